@@ -1,0 +1,160 @@
+"""What every dataset shares: reading images, resizing, scaling to [-1, 1], augmentation,
+and the optional uint8 cache.
+
+A dataset module only lists its files: `ImageRef`s for X and Y and a name per item.
+Items are `(x, y, name)` with x, y float tensors of shape 3 x R x R in [-1, 1].
+Indices may come as `(index, seed)` from `dataloader.sampler.ResumableSampler`; the seed
+drives every random choice of that item (unpaired partner, augmentation), so data are
+the same whatever the worker count and after a resume.
+"""
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision.transforms import v2 as T
+from torchvision.transforms.v2 import functional as TF
+
+from utils.errors import UserError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A file, or one half of a side-by-side file (half = "left" or "right")."""
+    path: str
+    half: Optional[str] = None
+
+
+def list_images(folder):
+    """Sorted image file names in `folder`; UserError naming the folder if missing or empty."""
+    if not os.path.isdir(folder):
+        raise UserError(f"data folder not found: {folder}")
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
+    if not names:
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in data folder: {folder}")
+    return names
+
+
+def read_rgb(ref):
+    """Decode `ref` to an RGB PIL image; UserError naming the file if it cannot be decoded."""
+    try:
+        with Image.open(ref.path) as img:
+            img = img.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise UserError(f"cannot decode image {ref.path}: {e}") from None
+    if ref.half is not None:
+        w, h = img.size
+        box = (0, 0, w // 2, h) if ref.half == "left" else (w // 2, 0, w, h)
+        img = img.crop(box)
+    return img
+
+
+def load_uint8(ref, resolution):
+    """Decode and resize once: a 3 x R x R uint8 tensor (what the cache stores)."""
+    img = read_rgb(ref).resize((resolution, resolution), Image.BICUBIC)
+    return TF.pil_to_tensor(img)
+
+
+def to_model_range(image_uint8):
+    return image_uint8.float().div_(127.5).sub_(1.0)
+
+
+def _augment(image, generator):
+    """The seed's AFHQ training augmentation: random resized crop half the time, then a horizontal flip
+    half the time. The item's generator makes it reproducible."""
+    size = image.shape[-1]
+    if torch.rand((), generator=generator) < 0.5:
+        scale, ratio = (0.8, 1.0), (0.9, 1.1)
+        area = size * size * float(torch.empty(()).uniform_(*scale, generator=generator))
+        aspect = float(torch.empty(()).uniform_(*ratio, generator=generator))
+        w = min(size, max(1, round((area * aspect) ** 0.5)))
+        h = min(size, max(1, round((area / aspect) ** 0.5)))
+        top = int(torch.randint(0, size - h + 1, (), generator=generator))
+        left = int(torch.randint(0, size - w + 1, (), generator=generator))
+        image = TF.resized_crop(image, top, left, h, w, [size, size], antialias=True)
+    if torch.rand((), generator=generator) < 0.5:
+        image = TF.horizontal_flip(image)
+    return image
+
+
+class PairDataset(Dataset):
+    """Pairs (x_refs[i], y_refs[i]) when paired; otherwise X items with a Y partner drawn at random
+    (training) or taken in turn (test)."""
+
+    def __init__(self, x_refs, y_refs, names, resolution, paired=True, augment=False, random_partner=False):
+        if paired and len(x_refs) != len(y_refs):
+            raise ValueError("paired datasets need as many X as Y images")
+        self.x_refs, self.y_refs, self.names = list(x_refs), list(y_refs), list(names)
+        self.resolution = resolution
+        self.paired = paired
+        self.augment = augment
+        self.random_partner = random_partner and not paired
+        self.cache = None  # set by dataloader.cache: (x_uint8 [N,3,R,R], y_uint8 [M,3,R,R])
+
+    def __len__(self):
+        return len(self.x_refs)
+
+    def _partner(self, index, generator):
+        if self.paired:
+            return index
+        if self.random_partner:
+            return int(torch.randint(0, len(self.y_refs), (), generator=generator))
+        return index % len(self.y_refs)
+
+    def _image(self, domain, index):
+        if self.cache is not None:
+            return self.cache[domain][index]
+        refs = self.x_refs if domain == 0 else self.y_refs
+        return load_uint8(refs[index], self.resolution)
+
+    def __getitem__(self, item):
+        index, seed = item if isinstance(item, tuple) else (item, index_seed(item))
+        generator = torch.Generator().manual_seed(seed)
+        x = self._image(0, index)
+        y = self._image(1, self._partner(index, generator))
+        if self.augment:
+            x, y = _augment(x, generator), _augment(y, generator)
+        return to_model_range(x), to_model_range(y), self.names[index]
+
+    def scan(self, skip_bad_files=False):
+        """Check every file's header once at start-up (cheap; full decoding happens when used or cached).
+        A bad file stops with its name, or with skip_bad_files is dropped with one warning."""
+        bad = {0: set(), 1: set()}
+        for domain, refs in ((0, self.x_refs), (1, self.y_refs)):
+            for i, path in enumerate(sorted({r.path for r in refs})):
+                try:
+                    with Image.open(path) as img:
+                        img.verify()
+                except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+                    if not skip_bad_files:
+                        raise UserError(f"cannot decode image {path}: {e} "
+                                        "(set data.skip_bad_files to skip such files)") from None
+                    bad[domain].add(path)
+        if bad[0] or bad[1]:
+            self._drop(bad)
+        return len(bad[0]) + len(bad[1])
+
+    def _drop(self, bad):
+        count = len(bad[0]) + len(bad[1])
+        if self.paired:
+            keep = [i for i in range(len(self)) if self.x_refs[i].path not in bad[0]
+                    and self.y_refs[i].path not in bad[1]]
+            self.y_refs = [self.y_refs[i] for i in keep]
+        else:
+            keep = [i for i in range(len(self)) if self.x_refs[i].path not in bad[0]]
+            self.y_refs = [r for r in self.y_refs if r.path not in bad[1]]
+        self.x_refs = [self.x_refs[i] for i in keep]
+        self.names = [self.names[i] for i in keep]
+        if not self.x_refs or not self.y_refs:
+            raise UserError(f"every image was unreadable after skipping {count} bad files")
+        warnings.warn(f"skipped {count} unreadable image files; {len(self)} items remain", stacklevel=3)
+
+
+def index_seed(index):
+    """Seed of an item fetched by plain index (evaluation, tests): fixed per index."""
+    return 0x9E3779B1 * (index + 1) % (2 ** 63)

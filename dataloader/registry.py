@@ -1,0 +1,45 @@
+"""Datasets chosen by the config's `dataset` name. Each module in dataloader/datasets/
+registers one builder, so adding a dataset is adding one file there."""
+import difflib
+import importlib
+import os
+import pkgutil
+
+from utils.errors import UserError
+
+_BUILDERS = {}
+
+
+def register(name):
+    """Decorator: `builder(root, split, resolution, data_options, train) -> PairDataset`."""
+    def wrap(builder):
+        _BUILDERS[name] = builder
+        return builder
+    return wrap
+
+
+def _import_all():
+    package = os.path.join(os.path.dirname(__file__), "datasets")
+    for module in pkgutil.iter_modules([package]):
+        importlib.import_module(f"dataloader.datasets.{module.name}")
+
+
+def dataset_names():
+    _import_all()
+    return sorted(_BUILDERS)
+
+
+def build_dataset(name, root, split, resolution, data_options, train):
+    """The `split` ("train" or "test") of dataset `name` under `root`. `train` turns on the
+    dataset's training-only behaviour (augmentation, random unpaired partners)."""
+    names = dataset_names()
+    if name not in _BUILDERS:
+        near = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        raise UserError(f"config: 'dataset' is \"{name}\", not one of {', '.join(names)}{hint}")
+    if not os.path.isdir(root):
+        raise UserError(f"config: 'path_to_data' folder not found: {root}")
+    dataset = _BUILDERS[name](root, split, resolution, data_options, train)
+    if len(dataset) == 0:
+        raise UserError(f"dataset {name} has no {split} items under {root}")
+    return dataset

@@ -1,0 +1,289 @@
+"""The config schema: every key's default, type and meaning, defined once.
+
+A config is the seed README's JSON (which loads unchanged) plus optional keys. Loading
+checks it against SCHEMA: unknown keys (with the nearest valid key suggested), missing
+required keys and wrong types raise UserError naming the dotted key. `--set a.b=v`
+overrides are typed by the same schema. `python -m utils.config` prints the Markdown
+table the README's config section carries.
+"""
+import difflib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from utils.errors import UserError
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Key:
+    default: Any
+    type: str  # "int", "float", "bool", "str", "int_list", "int_or_latest"
+    doc: str
+    choices: tuple = ()
+
+
+SCHEMA = dict(
+    id=Key("IIAE", "str", "Run name; the run directory is `<output_root>/<YYYY-MM-DD_HH-MM>_<id>`."),
+    dataset=Key(REQUIRED, "str", "Dataset name from the registry in `dataloader/`: `MNIST-CDCB`, `Cars`, `AFHQ`, "
+                "`paired` (side-by-side A|B images such as Facades or Maps)."),
+    path_to_data=Key(REQUIRED, "str", "Dataset root (relative paths are taken from the working directory)."),
+    train=Key(1, "int", "1 trains, 0 tests the checkpoint named in `test`.", (0, 1)),
+    resolution=Key(256, "int", "Image side in pixels; a power of two from 32 to 512.",
+                   (32, 64, 128, 256, 512)),
+    seed=Key(0, "int", "Seed for parameters, data order, dropout and sampling."),
+    device=Key("auto", "str", "`auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`."),
+    output_root=Key(".", "str", "Folder in which run directories are created."),
+    model=dict(
+        name=Key("IIAE", "str", "Model name; `\"model\": \"IIAE\"` (the seed's form) sets only this.", ("IIAE",)),
+        exclusive_dim=Key(8, "int", "Size of each exclusive code z^x, z^y."),
+        shared_dim=Key(128, "int", "Size of the shared code z^s."),
+        shared_hidden=Key(256, "int", "Width of the hidden linear layer of R_x, R_y and Q."),
+        encoder_channels=Key([32, 64, 128, 256], "int_list",
+                             "Channels of the four stride-2 convolutions of E_x, E_y and F."),
+        decoder_channels=Key([512, 256, 128, 64], "int_list",
+                             "Channels of the four transposed convolutions of D_x, D_y (the first is also the seed's)."),
+        dropout=Key(0.5, "float", "Dropout after the first two decoder blocks."),
+        leaky_slope=Key(0.02, "float", "LeakyReLU slope (the seed's 0.02; the official TF code uses 0.2)."),
+        logvar_clamp=Key(9.21, "float", "Log-variances are clamped to [-c, c], as in the official code (variance <= 1e4)."),
+        kl_anneal_iters=Key(25000, "int", "KL annealing a(t) = 1 - exp(-t / this); 0 turns annealing off (a = 1)."),
+        kl_scaling=Key("batch_over_dataset", "str",
+                       "`batch_over_dataset` multiplies every KL term by batch_size / number of training pairs "
+                       "(the seed's choice, with the pair count fixed); `none` uses the plain KL as the paper does.",
+                       ("batch_over_dataset", "none")),
+        eval_batchnorm=Key("batch", "str",
+                           "BatchNorm statistics for codes, samples and results: `batch` uses each evaluated batch's "
+                           "own statistics, `running` the running averages (see README, Measurements).",
+                           ("batch", "running")),
+    ),
+    data=dict(
+        x_half=Key("left", "str", "`paired` dataset: which half of each side-by-side image is domain X.",
+                   ("left", "right")),
+        skip_bad_files=Key(False, "bool", "Skip undecodable images with a warning instead of stopping."),
+        cache=Key("none", "str", "Decode-and-resize cache: `none`, `memory` (uint8 in RAM) or `disk` "
+                  "(uint8 file in `<output_root>/.cache`).", ("none", "memory", "disk")),
+    ),
+    training=dict(
+        max_iters=Key(50000, "int", "Training iterations."),
+        resume_iters=Key(0, "int_or_latest", "Resume from this checkpoint iteration of `restored_model_path`; "
+                         "`\"latest\"` takes its newest good checkpoint; 0 starts fresh."),
+        restored_model_path=Key("", "str", "Run directory to resume from (its `models/` folder is read)."),
+        batch_size=Key(16, "int", "Pairs per step, per process under torchrun."),
+        lr=Key(0.00002, "float", "Adam learning rate of all three optimizers."),
+        weight_decay=Key(0.0, "float", "Adam weight decay."),
+        beta1=Key(0.9, "float", "Adam beta1."),
+        beta2=Key(0.999, "float", "Adam beta2."),
+        milestones=Key([10000, 30000], "int_list", "Iterations at which the learning rate is multiplied by scheduler_gamma."),
+        scheduler_gamma=Key(0.5, "float", "Learning-rate decay factor at each milestone."),
+        rec_weight=Key(100.02, "float", "Weight of the L1 reconstruction terms."),
+        X_kld_weight=Key(5.02, "float", "Weight of KL(q(z^x|x)||N(0,I)) + KL(q(z^y|y)||N(0,I)) (annealed)."),
+        S_kld_weight=Key(0.02, "float", "Weight of KL(q(z^s|x,y)||N(0,I)) (annealed)."),
+        inter_kld_weight=Key(5.0, "float", "Weight of KL(q(z^s|x,y)||r^x(z^s|x)) + KL(q(z^s|x,y)||r^y(z^s|y))."),
+        print_freq=Key(100, "int", "Iterations between TensorBoard scalars and progress-line updates."),
+        sample_freq=Key(2000, "int", "Iterations between sample grids (`samples/<iter>/`)."),
+        model_save_freq=Key(5000, "int", "Iterations between checkpoints (one is always written at the end)."),
+        eval_freq=Key(0, "int", "Iterations between test-split retrieval evaluations logged to TensorBoard; 0 is off."),
+        eval_pairs=Key(0, "int", "Test pairs used by the in-training evaluation; 0 uses them all."),
+        keep_last=Key(0, "int", "Keep only this many newest checkpoints; 0 keeps all."),
+        num_workers=Key(2, "int", "DataLoader worker processes."),
+        precision=Key("fp32", "str", "`fp32`, `bf16` or `fp16` (autocast; fp16 adds a gradient scaler).",
+                      ("fp32", "bf16", "fp16")),
+        channels_last=Key(False, "bool", "Use the channels-last memory format for images and convolutions."),
+        compile=Key(False, "bool", "Wrap the networks in torch.compile."),
+        sync_bn=Key(False, "bool", "Under torchrun, synchronise BatchNorm statistics across processes."),
+    ),
+    test=dict(
+        test_iters=Key(50000, "int_or_latest", "Checkpoint iteration to test; `\"latest\"` takes the newest."),
+        batch_size=Key(16, "int", "Pairs per test batch."),
+        test_path=Key("", "str", "Run directory whose `models/<test_iters>-checkpoint.pt` is tested; "
+                      "results go to its `results/`."),
+        num_results=Key(0, "int", "Test batches drawn as result grids; 0 draws them all."),
+    ),
+)
+
+
+class Config(dict):
+    """A nested dict with attribute access (cfg.training.lr); saved back as plain JSON."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def to_dict(self):
+        return json.loads(json.dumps(self))
+
+
+def _type_ok(kind, value):
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool) or value in (0, 1)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int_list":
+        return isinstance(value, list) and all(_type_ok("int", v) for v in value)
+    if kind == "int_or_latest":
+        return _type_ok("int", value) or value == "latest"
+    raise ValueError(kind)
+
+
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "int_list": "a list of integers", "int_or_latest": "an integer or \"latest\""}
+
+
+def _normalise(kind, value):
+    if kind == "float":
+        return float(value)
+    if kind == "bool":
+        return bool(value)
+    return value
+
+
+def _all_keys(schema=SCHEMA, prefix=""):
+    for name, spec in schema.items():
+        path = prefix + name
+        if isinstance(spec, dict):
+            yield from _all_keys(spec, path + ".")
+        else:
+            yield path, spec
+
+
+def _unknown(path, name, candidates):
+    near = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    hint = f"; did you mean '{path}{near[0]}'?" if near else ""
+    return UserError(f"config: unknown key '{path}{name}'{hint}")
+
+
+def _check(raw, schema, prefix):
+    if not isinstance(raw, dict):
+        raise UserError(f"config: '{prefix.rstrip('.')}' must be an object")
+    out = Config()
+    for name, value in raw.items():
+        if name not in schema:
+            raise _unknown(prefix, name, list(schema))
+    for name, spec in schema.items():
+        path = prefix + name
+        if isinstance(spec, dict):
+            out[name] = _check(raw.get(name, {}), spec, path + ".")
+            continue
+        if name not in raw:
+            if spec.default is REQUIRED:
+                raise UserError(f"config: missing required key '{path}'")
+            out[name] = json.loads(json.dumps(spec.default))
+            continue
+        value = raw[name]
+        if not _type_ok(spec.type, value):
+            raise UserError(f"config: '{path}' must be {_TYPE_NAMES[spec.type]}, got {json.dumps(value)}")
+        value = _normalise(spec.type, value)
+        if spec.choices and value not in spec.choices:
+            allowed = ", ".join(json.dumps(c) for c in spec.choices)
+            raise UserError(f"config: '{path}' is {json.dumps(value)}; choose one of {allowed}")
+        out[name] = value
+    return out
+
+
+def _validate_values(cfg):
+    positive = ["training.max_iters", "training.batch_size", "training.print_freq", "training.sample_freq",
+                "training.model_save_freq", "test.batch_size", "model.exclusive_dim", "model.shared_dim",
+                "model.shared_hidden"]
+    for path in positive:
+        section, name = path.split(".")
+        if cfg[section][name] <= 0:
+            raise UserError(f"config: '{path}' must be positive, got {cfg[section][name]}")
+    for path in ("model.encoder_channels", "model.decoder_channels"):
+        section, name = path.split(".")
+        if len(cfg[section][name]) != 4 or min(cfg[section][name]) <= 0:
+            raise UserError(f"config: '{path}' must list four positive channel counts")
+    device = cfg.device
+    if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise UserError(f"config: 'device' is \"{device}\"; use \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"")
+    if cfg.training.resume_iters != 0 and not cfg.training.restored_model_path:
+        raise UserError("config: 'training.resume_iters' is set but 'training.restored_model_path' is empty")
+    if not cfg.train and not cfg.test.test_path:
+        raise UserError("config: 'test.test_path' is empty; test mode needs the run directory to test")
+
+
+def parse_override(text):
+    """'training.lr=1e-4' -> (['training', 'lr'], typed value), typed by the schema."""
+    if "=" not in text:
+        raise UserError(f"--set '{text}': expected KEY=VALUE, e.g. training.max_iters=200")
+    path, raw = text.split("=", 1)
+    parts = path.strip().split(".")
+    schema, prefix = SCHEMA, ""
+    for part in parts[:-1]:
+        if not isinstance(schema.get(part), dict):
+            raise _unknown(prefix, part, [k for k, v in schema.items() if isinstance(v, dict)])
+        schema, prefix = schema[part], prefix + part + "."
+    spec = schema.get(parts[-1])
+    if spec is None:
+        raise _unknown(prefix, parts[-1], list(schema))
+    if isinstance(spec, dict):
+        raise UserError(f"--set '{path}': that is a section; set one of its keys")
+    if spec.type == "str":
+        return parts, raw
+    if spec.type == "bool" and raw.lower() in ("true", "false"):
+        return parts, raw.lower() == "true"
+    if spec.type == "int_or_latest" and raw == "latest":
+        return parts, raw
+    try:
+        return parts, json.loads(raw)
+    except json.JSONDecodeError:
+        raise UserError(f"--set '{path}': cannot read '{raw}' as {_TYPE_NAMES[spec.type]}") from None
+
+
+def build_config(raw, overrides=()):
+    """Validate a raw JSON object (plus `--set` overrides) into a Config with every default filled in."""
+    if not isinstance(raw, dict):
+        raise UserError("config: the file must hold a JSON object")
+    raw = json.loads(json.dumps(raw))
+    if isinstance(raw.get("model"), str):
+        raw["model"] = {"name": raw["model"]}
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = raw
+        for part in parts[:-1]:
+            if isinstance(node.get(part), str) and part == "model":
+                node[part] = {"name": node[part]}
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    cfg = _check(raw, SCHEMA, "")
+    _validate_values(cfg)
+    return cfg
+
+
+def load_config(path, overrides=()):
+    if not os.path.isfile(path):
+        raise UserError(f"config file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as e:
+        raise UserError(f"config file {path} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+    return build_config(raw, overrides)
+
+
+def _default_text(spec):
+    if spec.default is REQUIRED:
+        return "required"
+    return f"`{json.dumps(spec.default)}`"
+
+
+def markdown_table():
+    """The README's config reference, generated from SCHEMA so the two cannot drift."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for path, spec in _all_keys():
+        doc = spec.doc
+        if spec.choices and spec.type == "str":
+            doc += " One of " + ", ".join(f"`{c}`" for c in spec.choices) + "."
+        lines.append(f"| `{path}` | {_default_text(spec)} | {doc} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
