@@ -1,0 +1,101 @@
+"""The IIAE model: exclusive encoders E_x, E_y, the shared feature extractor F, the shared-code
+encoders R_x, R_y (one domain) and Q (both), and decoders D_x, D_y. Domain 0 is X, domain 1 is Y."""
+import contextlib
+
+import torch
+from torch import nn
+
+from models.networks import Decoder, ExclusiveEncoder, SharedEncoder, conv_stack, init_weights
+
+DOMAINS = (0, 1)
+# Parameter groups, one Adam optimizer each (the seed's split).
+GROUPS = ("exclusive", "shared", "decoders")
+
+
+class IIAE(nn.Module):
+    def __init__(self, resolution, exclusive_dim=8, shared_dim=128, shared_hidden=256,
+                 encoder_channels=(32, 64, 128, 256), decoder_channels=(512, 256, 128, 64),
+                 dropout=0.5, leaky_slope=0.02, logvar_clamp=9.21):
+        super().__init__()
+        if resolution < 32 or resolution & (resolution - 1):
+            raise ValueError(f"resolution must be a power of two >= 32, got {resolution}")
+        self.resolution = resolution
+        feat = encoder_channels[-1]
+        self.exclusive = nn.ModuleList(
+            ExclusiveEncoder(resolution, encoder_channels, exclusive_dim, leaky_slope, logvar_clamp)
+            for _ in DOMAINS)
+        self.features = conv_stack(encoder_channels, leaky_slope)
+        self.single_shared = nn.ModuleList(
+            SharedEncoder(resolution, feat, feat, shared_dim, shared_hidden, leaky_slope, logvar_clamp)
+            for _ in DOMAINS)
+        self.joint_shared = SharedEncoder(resolution, 2 * feat, feat, shared_dim, shared_hidden,
+                                          leaky_slope, logvar_clamp)
+        self.decoders = nn.ModuleList(
+            Decoder(resolution, exclusive_dim + shared_dim, decoder_channels, dropout) for _ in DOMAINS)
+        self.apply(init_weights)
+
+    @classmethod
+    def from_config(cls, resolution, model_cfg):
+        return cls(resolution, model_cfg.exclusive_dim, model_cfg.shared_dim, model_cfg.shared_hidden,
+                   model_cfg.encoder_channels, model_cfg.decoder_channels, model_cfg.dropout,
+                   model_cfg.leaky_slope, model_cfg.logvar_clamp)
+
+    def parameter_groups(self):
+        """Parameters of each optimizer: exclusive encoders; F with R_x, R_y, Q; both decoders."""
+        return {
+            "exclusive": list(self.exclusive.parameters()),
+            "shared": [p for m in (self.features, self.single_shared, self.joint_shared) for p in m.parameters()],
+            "decoders": list(self.decoders.parameters()),
+        }
+
+    def forward(self, x, y):
+        """One training pass: the posterior parameters of every code and both reconstructions."""
+        images = (x, y)
+        exclusive = [self.exclusive[d](images[d]) for d in DOMAINS]
+        feats = [self.features(images[d]) for d in DOMAINS]
+        single = [self.single_shared[d](feats[d]) for d in DOMAINS]
+        joint = self.joint_shared(*feats)
+        z_shared = sample(*joint)
+        recon = [self.decoders[d](sample(*exclusive[d]), z_shared) for d in DOMAINS]
+        return {"exclusive": exclusive, "single_shared": single, "joint_shared": joint, "recon": recon}
+
+    def exclusive_code(self, image, domain):
+        """Mean and log-variance of q(z^d | image)."""
+        return self.exclusive[domain](image)
+
+    def shared_code(self, image, domain):
+        """Mean and log-variance of r^d(z^s | image)."""
+        return self.single_shared[domain](self.features(image))
+
+    def decode(self, z_exclusive, z_shared, domain):
+        return self.decoders[domain](z_exclusive, z_shared)
+
+
+def sample(mean, logvar):
+    """Reparameterised draw from N(mean, exp(logvar))."""
+    return mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+
+
+@contextlib.contextmanager
+def evaluating(model, batchnorm="batch"):
+    """Evaluation mode for codes, grids and results. Dropout is off; BatchNorm uses each batch's own
+    statistics ("batch") or the running averages ("running"). One BatchNorm'd F serves two very
+    different domains, so its running averages mix them (README, Measurements). Batch statistics are
+    taken with momentum 0, so the running buffers stay untouched."""
+    was_training = model.training
+    model.eval()
+    saved = []
+    if batchnorm == "batch":
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                saved.append((m, m.momentum, m.num_batches_tracked.clone()))
+                m.train()
+                m.momentum = 0.0
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        for m, momentum, tracked in saved:
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
+        model.train(was_training)

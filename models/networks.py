@@ -1,0 +1,92 @@
+"""The IIAE networks (DESIGN.md section 1). Every piece is written once and instantiated per domain.
+
+At resolution R the encoder stack gives a 256 x R/16 x R/16 feature map and the decoders start
+from a 512 x R/32 x R/32 seed; the linear layers follow, so R = 256 is exactly the seed network.
+"""
+import torch
+from torch import nn
+
+
+class GaussianHead(nn.Module):
+    """Linear layer(s) ending in 2 * dim outputs: the mean and log-variance of a diagonal Gaussian."""
+
+    def __init__(self, in_features, dim, hidden=None, logvar_clamp=None):
+        super().__init__()
+        if hidden:
+            self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.Linear(hidden, 2 * dim))
+        else:
+            self.net = nn.Linear(in_features, 2 * dim)
+        self.logvar_clamp = logvar_clamp
+
+    def forward(self, h):
+        mean, logvar = self.net(torch.flatten(h, 1)).chunk(2, dim=1)
+        if self.logvar_clamp:
+            logvar = logvar.clamp(-self.logvar_clamp, self.logvar_clamp)
+        return mean, logvar
+
+
+def conv_stack(channels, slope):
+    """Four [Conv 4x4 s2 p1, BatchNorm, LeakyReLU] blocks: 3 -> channels[-1] at R/16."""
+    layers, previous = [], 3
+    for c in channels:
+        layers += [nn.Conv2d(previous, c, 4, 2, 1), nn.BatchNorm2d(c), nn.LeakyReLU(slope)]
+        previous = c
+    return nn.Sequential(*layers)
+
+
+class ExclusiveEncoder(nn.Module):
+    """q(z^x|x) or q(z^y|y)."""
+
+    def __init__(self, resolution, channels, dim, slope, logvar_clamp):
+        super().__init__()
+        self.features = conv_stack(channels, slope)
+        self.head = GaussianHead(channels[-1] * (resolution // 16) ** 2, dim, logvar_clamp=logvar_clamp)
+
+    def forward(self, image):
+        return self.head(self.features(image))
+
+
+class SharedEncoder(nn.Module):
+    """r^x(z^s|x) and r^y(z^s|y) from one feature map; q(z^s|x,y) from both, concatenated by channel."""
+
+    def __init__(self, resolution, in_channels, feature_channels, dim, hidden, slope, logvar_clamp):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(in_channels, feature_channels, 5, 1, 2),
+                                  nn.BatchNorm2d(feature_channels), nn.LeakyReLU(slope))
+        self.head = GaussianHead(feature_channels * (resolution // 16) ** 2, dim, hidden, logvar_clamp)
+
+    def forward(self, *feature_maps):
+        return self.head(self.conv(torch.cat(feature_maps, dim=1)))
+
+
+class Decoder(nn.Module):
+    """p(x|z^x,z^s) or p(y|z^y,z^s)."""
+
+    def __init__(self, resolution, code_dim, channels, dropout):
+        super().__init__()
+        self.seed_shape = (channels[0], resolution // 32, resolution // 32)
+        seed_size = channels[0] * (resolution // 32) ** 2
+        self.seed = nn.Sequential(nn.Linear(code_dim, seed_size), nn.BatchNorm1d(seed_size), nn.ReLU())
+        layers, previous = [], channels[0]
+        for i, c in enumerate(channels):
+            layers += [nn.ConvTranspose2d(previous, c, 4, 2, 1), nn.BatchNorm2d(c), nn.ReLU()]
+            if i < 2:
+                layers.append(nn.Dropout(dropout))
+            previous = c
+        layers += [nn.ConvTranspose2d(previous, 3, 4, 2, 1), nn.Tanh()]
+        self.up = nn.Sequential(*layers)
+
+    def forward(self, z_exclusive, z_shared):
+        h = self.seed(torch.cat([z_exclusive, z_shared], dim=1))
+        return self.up(h.view(-1, *self.seed_shape))
+
+
+def init_weights(module):
+    """The seed's init: Kaiming-normal Conv/Linear weights, zero biases, BatchNorm weight 1 bias 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.kaiming_normal_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
