@@ -1,0 +1,106 @@
+"""Checkpoints: `models/<iter>-checkpoint.pt` in a run directory.
+
+Writes go to a temporary file that is renamed into place, so a kill mid-write leaves the previous
+checkpoint intact; `models/latest` names the newest one written. Loading uses
+`torch.load(weights_only=True)`, so a checkpoint from elsewhere cannot run code, and a file that
+does not load (truncated, corrupt, hostile) is reported by name.
+"""
+import os
+import re
+
+import torch
+
+from utils.errors import UserError
+
+_NAME = re.compile(r"^(\d+)-checkpoint\.pt$")
+
+
+def checkpoint_path(models_dir, iteration):
+    return os.path.join(models_dir, f"{iteration}-checkpoint.pt")
+
+
+def available_iterations(models_dir):
+    """Iterations with a checkpoint file in models_dir, ascending."""
+    if not os.path.isdir(models_dir):
+        return []
+    return sorted(int(m.group(1)) for m in map(_NAME.match, os.listdir(models_dir)) if m)
+
+
+def _write_atomic(path, write):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_checkpoint(models_dir, iteration, state, keep_last=0):
+    """Write `state` atomically as iteration's checkpoint, point `latest` at it, prune to keep_last."""
+    os.makedirs(models_dir, exist_ok=True)
+    path = checkpoint_path(models_dir, iteration)
+    _write_atomic(path, lambda f: torch.save(state, f))
+    _write_atomic(os.path.join(models_dir, "latest"), lambda f: f.write(f"{iteration}\n".encode()))
+    if keep_last > 0:
+        for old in available_iterations(models_dir)[:-keep_last]:
+            os.remove(checkpoint_path(models_dir, old))
+    return path
+
+
+def load_checkpoint(path, map_location="cpu"):
+    if not os.path.isfile(path):
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for bad files; all mean "not a usable checkpoint"
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot load checkpoint {path} (truncated, corrupt, or not a plain-weights "
+                        f"checkpoint): {reason}") from None
+
+
+def find_checkpoint(run_dir, iteration):
+    """The checkpoint of `iteration` ("latest" = newest that loads) in run_dir/models, loaded.
+    Returns (iteration, path, state). A missing one lists the iterations that exist."""
+    models_dir = os.path.join(run_dir, "models")
+    if not os.path.isdir(run_dir):
+        raise UserError(f"run directory not found: {run_dir}")
+    existing = available_iterations(models_dir)
+    if iteration == "latest":
+        if not existing:
+            raise UserError(f"no checkpoints in {models_dir}")
+        errors = []
+        for it in reversed(existing):
+            try:
+                path = checkpoint_path(models_dir, it)
+                return it, path, load_checkpoint(path)
+            except UserError as e:
+                errors.append(str(e))
+                print(f"warning: skipping unreadable checkpoint {path}; trying an older one", flush=True)
+        raise UserError(f"no loadable checkpoint in {models_dir}: {errors[0]}")
+    path = checkpoint_path(models_dir, iteration)
+    if iteration not in existing:
+        listing = ", ".join(map(str, existing)) if existing else "none"
+        raise UserError(f"checkpoint for iteration {iteration} not found: {path} (available iterations: {listing})")
+    return iteration, path, load_checkpoint(path)
+
+
+def load_model_state(model, state_dict, path):
+    """load_state_dict with a message naming both shapes when the checkpoint was built differently
+    (another resolution, latent size or channel list)."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    if missing or unexpected:
+        name = (missing or unexpected)[0]
+        raise UserError(f"checkpoint {path} holds a different network: parameter '{name}' is "
+                        f"{'missing from it' if missing else 'not in this model'}")
+    for name, tensor in state_dict.items():
+        if tuple(tensor.shape) != tuple(own[name].shape):
+            raise UserError(f"checkpoint {path} was saved for another network shape: '{name}' is "
+                            f"{list(tensor.shape)} in the checkpoint but {list(own[name].shape)} for this config "
+                            "(check resolution and the model section)")
+    model.load_state_dict(state_dict)
