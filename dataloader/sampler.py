@@ -1,33 +1,33 @@
-"""Infinite, resumable data order: epoch e is a permutation drawn from (seed, e), split across
-processes, and every item comes with its own seed for random partners and augmentation. The order
-from sample s onwards depends only on (seed, s), so resuming at iteration N replays exactly the
-data an uninterrupted run would have seen."""
+"""Infinite, resumable data order. The stream of samples is the concatenation of permutations of
+the dataset, epoch e drawn from (seed, e); global batch g holds stream positions
+[g * B * W, (g + 1) * B * W) for batch size B per process and W processes, and process r takes
+the r-th contiguous slice of it. Every item comes with its own seed (for random partners and
+augmentation) derived from its stream position. So the data depend only on (seed, position):
+resuming at iteration N replays exactly what an uninterrupted run would have seen, and W processes
+see together exactly the batches one process with batch B * W would."""
 import torch
 from torch.utils.data import Sampler
 
 
 class ResumableSampler(Sampler):
-    def __init__(self, size, seed, start=0, rank=0, world_size=1):
-        self.size, self.seed, self.start = size, seed, start
-        self.rank, self.world_size = rank, world_size
-        # Every process gets the same number of items per epoch; a few wrap around.
-        self.per_rank = -(-size // world_size)
+    def __init__(self, size, seed, batch_size, start_iteration=0, rank=0, world_size=1):
+        self.size, self.seed, self.batch_size = size, seed, batch_size
+        self.start_iteration, self.rank, self.world_size = start_iteration, rank, world_size
 
-    def _epoch(self, epoch):
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(self.size, generator=generator)
-        order = torch.cat([order, order[:self.per_rank * self.world_size - self.size]])
-        return order[self.rank::self.world_size].tolist()
+    def _permutation(self, epoch):
+        return torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
 
     def __iter__(self):
-        position = self.start
+        epoch, order = -1, None
+        iteration = self.start_iteration
         while True:
-            epoch, offset = divmod(position, self.per_rank)
-            order = self._epoch(epoch)
-            for i in range(offset, self.per_rank):
-                global_position = (epoch * self.per_rank + i) * self.world_size + self.rank
-                yield order[i], (self.seed * 1_000_003 + global_position) % (2 ** 63)
-            position = (epoch + 1) * self.per_rank
+            first = (iteration * self.world_size + self.rank) * self.batch_size
+            for position in range(first, first + self.batch_size):
+                if position // self.size != epoch:
+                    epoch = position // self.size
+                    order = self._permutation(epoch)
+                yield int(order[position % self.size]), (self.seed * 1_000_003 + position) % (2 ** 63)
+            iteration += 1
 
 
 def balanced_batches(size, batch_size):

@@ -33,6 +33,9 @@ class IIAE(nn.Module):
         self.decoders = nn.ModuleList(
             Decoder(resolution, exclusive_dim + shared_dim, decoder_channels, dropout) for _ in DOMAINS)
         self.apply(init_weights)
+        # (rank, world size) under torchrun: each process draws the noise of the whole global batch and
+        # keeps its own slice, so N processes sample exactly what one process would.
+        self.noise_shard = (0, 1)
 
     @classmethod
     def from_config(cls, resolution, model_cfg):
@@ -55,9 +58,16 @@ class IIAE(nn.Module):
         feats = [self.features(images[d]) for d in DOMAINS]
         single = [self.single_shared[d](feats[d]) for d in DOMAINS]
         joint = self.joint_shared(*feats)
-        z_shared = sample(*joint)
-        recon = [self.decoders[d](sample(*exclusive[d]), z_shared) for d in DOMAINS]
+        z_shared = self.sample(*joint)
+        recon = [self.decoders[d](self.sample(*exclusive[d]), z_shared) for d in DOMAINS]
         return {"exclusive": exclusive, "single_shared": single, "joint_shared": joint, "recon": recon}
+
+    def sample(self, mean, logvar):
+        """Reparameterised draw from N(mean, exp(logvar))."""
+        rank, world = self.noise_shard
+        n = mean.shape[0]
+        noise = torch.randn((world * n, *mean.shape[1:]), device=mean.device, dtype=mean.dtype)
+        return mean + noise[rank * n:(rank + 1) * n] * torch.exp(0.5 * logvar)
 
     def exclusive_code(self, image, domain):
         """Mean and log-variance of q(z^d | image)."""
@@ -69,11 +79,6 @@ class IIAE(nn.Module):
 
     def decode(self, z_exclusive, z_shared, domain):
         return self.decoders[domain](z_exclusive, z_shared)
-
-
-def sample(mean, logvar):
-    """Reparameterised draw from N(mean, exp(logvar))."""
-    return mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
 
 
 @contextlib.contextmanager

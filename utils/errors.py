@@ -7,3 +7,4 @@ is a bug and keeps its traceback.
 
 class UserError(Exception):
     """A problem the user can fix: the message names the key, file or value at fault."""
+    exit_code = 2

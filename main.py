@@ -1,0 +1,68 @@
+"""Command line: `python main.py CONFIG [--set key=value ...] [--resume RUN_DIR]`.
+
+Reads the JSON config, hands it to a Solver, and runs training ("train": 1) or testing ("train": 0).
+Under `torchrun --nproc_per_node=N main.py CONFIG` each process trains on its own device.
+"""
+import argparse
+import os
+import sys
+
+from utils.config import load_config
+from utils.errors import UserError
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Train or test IIAE from a JSON config.")
+    parser.add_argument("config", nargs="?", help="JSON config file (default with --resume: RUN_DIR/config.json)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set training.max_iters=200 (repeatable)")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue RUN_DIR from its newest good checkpoint")
+    args = parser.parse_args(argv)
+    if args.config is None and args.resume is None:
+        parser.error("a config file is required (or --resume RUN_DIR)")
+    return args
+
+
+def one_line(error):
+    """The user-facing line of an error, also when a DataLoader worker re-raised it with its traceback."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and "Original Traceback" in str(error):
+        return lines[-1].split(": ", 1)[-1]
+    return lines[0] if lines else type(error).__name__
+
+
+def run(argv):
+    args = parse_args(argv)
+    overrides = list(args.overrides)
+    config_path = args.config or os.path.join(args.resume, "config.json")
+    if args.resume:
+        overrides += ["training.resume_iters=latest", f"training.restored_model_path={args.resume}", "train=1"]
+    cfg = load_config(config_path, overrides)
+
+    # Imported after the config is known good, so a typo is reported before torch loads.
+    from solver import Solver
+    from utils.distributed import setup, teardown
+
+    context = setup(cfg.device)
+    try:
+        solver = Solver(cfg, context, config_path=config_path)
+        return solver.train() if cfg.train else solver.test()
+    finally:
+        teardown(context)
+
+
+def main(argv=None):
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except UserError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
