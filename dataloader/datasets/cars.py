@@ -1,0 +1,19 @@
+"""`Cars` (Reed et al., NeurIPS 2015), as written by dataloader/preprocess_cars.py:
+`<split>X/` and `<split>Y/` with the same file names `car_NNN_eE_aAA.png`, X the front view
+(azimuth 0) and Y azimuth AA of the same car and elevation E."""
+import os
+
+from dataloader.base import PairDataset
+from dataloader.datasets.paired import pair_by_name
+from dataloader.registry import register
+from utils.errors import UserError
+
+
+@register("Cars")
+def build(root, split, resolution, data_options, train):
+    folders = [os.path.join(root, split + domain) for domain in ("X", "Y")]
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise UserError(f"Cars: {folder} not found; make it with "
+                            f"python dataloader/preprocess_cars.py --raw <folder of .mat files> --out {root}")
+    return PairDataset(*pair_by_name(*folders), resolution, paired=True)
