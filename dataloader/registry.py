@@ -8,12 +8,16 @@ import pkgutil
 from utils.errors import UserError
 
 _BUILDERS = {}
+_CREATES_ROOT = set()  # datasets whose builder makes a missing root itself (generated demo data)
 
 
-def register(name):
-    """Decorator: `builder(root, split, resolution, data_options, train) -> PairDataset`."""
+def register(name, creates_root=False):
+    """Decorator: `builder(root, split, resolution, data_options, train) -> PairDataset`.
+    `creates_root` lets the builder receive a root that does not exist yet."""
     def wrap(builder):
         _BUILDERS[name] = builder
+        if creates_root:
+            _CREATES_ROOT.add(name)
         return builder
     return wrap
 
@@ -37,7 +41,7 @@ def build_dataset(name, root, split, resolution, data_options, train):
         near = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
         hint = f"; did you mean '{near[0]}'?" if near else ""
         raise UserError(f"config: 'dataset' is \"{name}\", not one of {', '.join(names)}{hint}")
-    if not os.path.isdir(root):
+    if name not in _CREATES_ROOT and not os.path.isdir(root):
         raise UserError(f"config: 'path_to_data' folder not found: {root}")
     dataset = _BUILDERS[name](root, split, resolution, data_options, train)
     if len(dataset) == 0:
