@@ -1,0 +1,70 @@
+"""Every mistake a user can make exits non-zero with one line naming it, and creates no run directory."""
+import os
+
+import pytest
+
+import main
+from tests.conftest import run_cli, run_dirs
+
+
+def _fails(args, capsys, tmp_path, message):
+    code = main.main(args)
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert message in err, err
+    assert run_dirs(tmp_path / "runs") == []
+    return err
+
+
+def test_cli_reports_one_line_without_traceback(write_config, tmp_path):
+    config = write_config(training={"max_iter": 5})
+    result = run_cli(config)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: config: unknown key 'training.max_iter'; "
+                                     "did you mean 'training.max_iters'?")
+    assert not os.path.exists(tmp_path / "runs")
+
+
+def test_missing_config_file(capsys, tmp_path):
+    _fails([str(tmp_path / "nope.json")], capsys, tmp_path, "config file not found")
+
+
+def test_invalid_json(capsys, tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"id": "x",}')
+    _fails([str(path)], capsys, tmp_path, "is not valid JSON: line 1")
+
+
+@pytest.mark.parametrize("sections,message", [
+    ({"training": {"batch_size": "4"}}, "'training.batch_size' must be an integer"),
+    ({"resolution": 48}, "'resolution' is 48"),
+    ({"dataset": "MNIST"}, "'dataset' is \"MNIST\""),
+    ({"path_to_data": "/nonexistent/data"}, "'path_to_data' folder not found: /nonexistent/data"),
+])
+def test_config_mistakes(write_config, capsys, tmp_path, sections, message):
+    _fails([write_config(**sections)], capsys, tmp_path, message)
+
+
+def test_empty_image_folder(write_config, capsys, tmp_path):
+    data = tmp_path / "empty"
+    (data / "train").mkdir(parents=True)
+    (data / "test").mkdir()
+    _fails([write_config(path_to_data=str(data))], capsys, tmp_path, "no images")
+
+
+def test_missing_checkpoint_in_test_mode_lists_what_exists(write_config, capsys, tmp_path):
+    config = write_config(training={"max_iters": 3, "model_save_freq": 3})
+    assert main.main([config]) == 0
+    capsys.readouterr()
+    (run,) = run_dirs(tmp_path / "runs")
+    code = main.main([config, "--set", "train=0", "--set", f"test.test_path={run}", "--set", "test.test_iters=7"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "checkpoint for iteration 7 not found" in err and "(available iterations: 3)" in err
+    assert not os.listdir(os.path.join(run, "results"))
+
+
+def test_missing_test_run_directory(write_config, capsys, tmp_path):
+    _fails([write_config(train=0, test={"test_path": str(tmp_path / "gone")})], capsys, tmp_path,
+           "run directory not found")

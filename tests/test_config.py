@@ -1,0 +1,105 @@
+import json
+import os
+import re
+
+import pytest
+
+from utils.config import SCHEMA, build_config, load_config, markdown_table
+from utils.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def seed_readme_config():
+    """The sample config printed in the seed README, exactly as printed (it carries a trailing comma
+    comment-free JSON with spaces before colons)."""
+    with open(os.path.join(ROOT, "..", "shared", "SEED-README.md"), encoding="utf-8") as f:
+        text = f.read()
+    block = re.search(r"```\n(\{\n    \"id\".*?\n\})\n```", text, re.S)
+    return json.loads(block.group(1))
+
+
+SEED_SAMPLE = {
+    "id": "IIAE_MNIST", "model": "IIAE", "dataset": "MNIST-CDCB", "path_to_data": "./MNIST-CDCB", "train": 1,
+    "resolution": 256,
+    "training": {"max_iters": 50000, "resume_iters": 0, "restored_model_path": "", "batch_size": 16,
+                 "lr": 0.00002, "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.999, "milestones": [10000, 30000],
+                 "scheduler_gamma": 0.5, "rec_weight": 100.02, "X_kld_weight": 5.02, "S_kld_weight": 0.02,
+                 "inter_kld_weight": 5, "print_freq": 100, "sample_freq": 2000, "model_save_freq": 5000},
+    "test": {"test_iters": 50000, "batch_size": 16, "test_path": "./2021-08-06_22-14_IIAE_MNIST"},
+}
+
+
+def test_seed_sample_config_loads_unchanged():
+    sample = seed_readme_config() if os.path.exists(os.path.join(ROOT, "..", "shared", "SEED-README.md")) \
+        else SEED_SAMPLE
+    assert sample == SEED_SAMPLE
+    cfg = build_config(sample)
+    assert cfg.model.name == "IIAE"
+    assert cfg.training.lr == 0.00002 and cfg.training.milestones == [10000, 30000]
+    assert isinstance(cfg.training.inter_kld_weight, float)
+    assert cfg.test.test_path == "./2021-08-06_22-14_IIAE_MNIST"
+    assert cfg.model.exclusive_dim == 8 and cfg.model.shared_dim == 128  # the seed network by default
+
+
+def test_shipped_configs_load():
+    for name in os.listdir(os.path.join(ROOT, "configs")):
+        load_config(os.path.join(ROOT, "configs", name))
+
+
+def test_unknown_key_suggests_nearest():
+    with pytest.raises(UserError, match=r"unknown key 'training.max_iter'; did you mean 'training.max_iters'"):
+        build_config({**SEED_SAMPLE, "training": {**SEED_SAMPLE["training"], "max_iter": 3}})
+
+
+def test_missing_required_key():
+    sample = dict(SEED_SAMPLE)
+    del sample["path_to_data"]
+    with pytest.raises(UserError, match="missing required key 'path_to_data'"):
+        build_config(sample)
+
+
+@pytest.mark.parametrize("path,value,message", [
+    (("training", "batch_size"), "16", "'training.batch_size' must be an integer"),
+    (("training", "lr"), True, "'training.lr' must be a number"),
+    (("training", "milestones"), [1.5], "'training.milestones' must be a list of integers"),
+    (("resolution",), 100, "'resolution' is 100; choose one of"),
+    (("device",), "gpu", "'device' is \"gpu\""),
+])
+def test_bad_values_name_the_key(path, value, message):
+    raw = json.loads(json.dumps(SEED_SAMPLE))
+    node = raw
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(UserError, match=re.escape(message)):
+        build_config(raw)
+
+
+def test_overrides_are_typed_by_the_schema():
+    cfg = build_config(SEED_SAMPLE, ["training.max_iters=200", "resolution=64", "training.lr=1e-4",
+                                     "training.channels_last=true", "training.milestones=[5, 9]",
+                                     "model.kl_scaling=none", "id=run 1", "training.resume_iters=latest",
+                                     "training.restored_model_path=x"])
+    assert cfg.training.max_iters == 200 and cfg.resolution == 64 and cfg.training.lr == 1e-4
+    assert cfg.training.channels_last is True and cfg.training.milestones == [5, 9]
+    assert cfg.model.kl_scaling == "none" and cfg.id == "run 1" and cfg.training.resume_iters == "latest"
+    assert json.loads(json.dumps(cfg.to_dict()))["training"]["max_iters"] == 200
+
+
+@pytest.mark.parametrize("override,message", [
+    ("training.max_iter=5", "did you mean 'training.max_iters'"),
+    ("trainig.lr=5", "unknown key 'trainig'; did you mean 'training'"),
+    ("training.lr=fast", "cannot read 'fast' as a number"),
+    ("training", "expected KEY=VALUE"),
+])
+def test_bad_overrides(override, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        build_config(SEED_SAMPLE, [override])
+
+
+def test_readme_documents_every_key_as_the_schema_does():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert markdown_table() in readme, "regenerate the README table with: python -m utils.config"
+    assert len(SCHEMA) > 5

@@ -1,0 +1,100 @@
+import glob
+import json
+import os
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import main
+from models.iiae import IIAE, evaluating
+from models.losses import LOSS_NAMES, iiae_loss
+from solver import Solver
+from tests.conftest import run_dirs
+from utils.config import load_config
+from utils.distributed import Context
+
+
+def test_steps_on_a_fixed_batch_lower_the_loss():
+    torch.manual_seed(0)
+    model = IIAE(32, dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+    x, y = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1
+    weights = {"rec": 100.0, "X_kld": 5.0, "S_kld": 0.02, "inter_kld": 5.0}
+    losses = []
+    for _ in range(15):
+        terms = iiae_loss(model(x, y), x, y, weights, anneal=0.0, scale=0.01)
+        opt.zero_grad()
+        terms["total_loss"].backward()
+        opt.step()
+        losses.append(terms["total_loss"].item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path):
+    config = write_config(training={"max_iters": 6, "sample_freq": 3, "model_save_freq": 3, "print_freq": 2})
+    assert main.main([config, "--set", "training.eval_freq=6"]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    assert os.path.basename(run).endswith("_tiny")
+    for path in ("config.json", "logs", "results", "models/3-checkpoint.pt", "models/6-checkpoint.pt",
+                 "models/latest", "samples/3/X2Y.jpg", "samples/3/Y2X.jpg", "samples/6/X2Y.jpg"):
+        assert os.path.exists(os.path.join(run, path)), path
+    saved = json.load(open(os.path.join(run, "config.json")))
+    assert saved["training"]["eval_freq"] == 6 and saved["model"]["shared_dim"] == 128
+
+    events = EventAccumulator(os.path.join(run, "logs")).Reload()
+    tags = events.Tags()["scalars"]
+    for name in LOSS_NAMES:
+        assert f"loss/{name}" in tags
+        assert [e.step for e in events.Scalars(f"loss/{name}")] == [2, 4, 6]
+    assert {"train/lr", "train/kl_anneal", "retrieval/shared_x2y_top1"} <= set(tags)
+    assert "samples/X2Y" in events.Tags()["images"]
+
+    assert main.main([config, "--set", "train=0", "--set", f"test.test_path={run}",
+                      "--set", "test.test_iters=6"]) == 0
+    results = os.path.join(run, "results")
+    for i in (0, 1):  # 6 test pairs in batches of 3
+        for name in ("X2Y", "Y2X", "fixX2Y", "fixY2X"):
+            assert os.path.exists(os.path.join(results, f"{name}_{i}.jpg")), (name, i)
+    report = json.load(open(os.path.join(results, "retrieval.json")))
+    assert report["num_pairs"] == 6 and 0 <= report["shared_x2y_top1"] <= 1
+    features = __import__("numpy").load(os.path.join(results, "features.npz"))
+    assert list(features["names"]) == [f"{i:05d}.png" for i in range(1, 7)]
+    assert features["shared_x_mean"].shape == (6, 128) and features["exclusive_y_logvar"].shape == (6, 8)
+
+    # A second test run keeps the first one's results.
+    assert main.main([config, "--set", "train=0", "--set", f"test.test_path={run}",
+                      "--set", "test.test_iters=3"]) == 0
+    assert os.path.exists(os.path.join(run, "results_2", "retrieval.json"))
+
+
+def test_save_load_round_trip_restores_identical_outputs(write_config, tmp_path):
+    config = write_config(training={"max_iters": 3, "model_save_freq": 3})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    cfg = load_config(config)
+    trained = Solver(cfg, Context(torch.device("cpu")))
+    state = torch.load(os.path.join(run, "models", "3-checkpoint.pt"), weights_only=True)
+    trained._load_state(state, "ckpt", full=True)
+    fresh = Solver(cfg, Context(torch.device("cpu")))
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with evaluating(fresh.model, "running"), evaluating(trained.model, "running"):
+        before = fresh.model.shared_code(x, 0)[0]
+        fresh._load_state(state, "ckpt", full=True)
+        after, expected = fresh.model.shared_code(x, 0)[0], trained.model.shared_code(x, 0)[0]
+    assert not torch.equal(before, expected)
+    assert torch.equal(after, expected)
+    assert fresh.iteration == 3
+    assert fresh.optimizers["shared"].state_dict()["state"].keys() == state["optimizers"]["shared"]["state"].keys()
+
+
+def test_resume_continues_in_the_same_run_directory(write_config, tmp_path):
+    config = write_config(training={"max_iters": 3, "model_save_freq": 3})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    assert main.main([config, "--set", "training.max_iters=6", "--set", "training.resume_iters=3",
+                      "--set", f"training.restored_model_path={run}"]) == 0
+    assert run_dirs(tmp_path / "runs") == [run]
+    assert os.path.exists(os.path.join(run, "models", "6-checkpoint.pt"))
+    assert os.path.exists(os.path.join(run, "config_resume_3.json"))
+    assert len(glob.glob(os.path.join(run, "config*.json"))) == 2
