@@ -56,6 +56,7 @@ class Solver:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == "fp16")
         self.iteration = 0
         self._stop_signal = None
+        self._resume_rng = None
 
     # ---- data -------------------------------------------------------------------------------
     def _dataset(self, split, train):
@@ -100,7 +101,10 @@ class Solver:
         """Restore the networks (and with full=True everything needed to continue training exactly)."""
         if not isinstance(state, dict) or "model" not in state:
             raise UserError(f"checkpoint {path} is not an IIAE checkpoint (no 'model' entry)")
-        ckpt.load_model_state(self.model, state["model"], path)
+        saved = state.get("resolution")
+        hint = (f"saved at resolution {saved}; this config has {self.cfg.resolution}"
+                if saved != self.cfg.resolution else "check the model section")
+        ckpt.load_model_state(self.model, state["model"], path, hint)
         self.iteration = int(state.get("iteration", 0))
         if not full:
             return
@@ -108,9 +112,17 @@ class Solver:
             self.optimizers[group].load_state_dict(state["optimizers"][group])
             self.schedulers[group].load_state_dict(state["schedulers"][group])
         self.scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"][:torch.cuda.device_count()])
+        self._resume_rng = state["rng"]
+
+    def _restore_rng(self):
+        """Put back the RNG state of the checkpoint just before the first step, so dropout and sampling
+        continue exactly where the interrupted run left off."""
+        rng, self._resume_rng = self._resume_rng, None
+        if rng is None:
+            return
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"][:torch.cuda.device_count()])
 
     def _save(self, run_dir):
         if self.ctx.is_main:
@@ -121,15 +133,20 @@ class Solver:
     def train(self):
         cfg, t = self.cfg, self.cfg.training
         if t.resume_iters:
-            it, path, state = ckpt.find_checkpoint(t.restored_model_path, t.resume_iters)
+            _, path, state = ckpt.find_checkpoint(t.restored_model_path, t.resume_iters)
             self._load_state(state, path, full=True)
         if self.iteration >= t.max_iters:
             raise UserError(f"config: 'training.max_iters' is {t.max_iters} but the run is already at "
                             f"iteration {self.iteration}; raise max_iters to continue")
         train_set = self._dataset("train", train=True)
         test_set = self._dataset("test", train=False)
-        # Nothing is written before data and checkpoint are known good.
-        run_dir = t.restored_model_path if t.resume_iters else None
+        # Nothing is written before data and checkpoint are known good. A run continues in its own
+        # directory from its newest good checkpoint; resuming from an older one by number starts a
+        # new directory, so the later checkpoints stay.
+        run_dir = None
+        if t.resume_iters == "latest" or (t.resume_iters and self.iteration == ckpt.available_iterations(
+                os.path.join(t.restored_model_path, "models"))[-1]):
+            run_dir = t.restored_model_path
         if self.ctx.is_main:
             run_dir = create_run_dir(cfg, run_dir, self.iteration)
             print(f"run directory: {run_dir}", flush=True)
@@ -150,6 +167,7 @@ class Solver:
         autocast = (torch.autocast(self.device.type, dtype=_DTYPES[t.precision])
                     if t.precision in _DTYPES else contextlib.nullcontext())
         self.model.train()
+        self._restore_rng()
         with self._signals():
             while self.iteration < t.max_iters:
                 self.iteration += 1
@@ -205,7 +223,7 @@ class Solver:
         n = min(len(dataset), self.cfg.training.batch_size, 8)
         if n < 2:
             raise UserError(f"the test split of {self.cfg.path_to_data} needs at least 2 items for sample grids")
-        x, y, _ = next(iter(DataLoader(dataset, batch_size=n)))
+        x, y, _ = next(iter(DataLoader(dataset, batch_size=n, generator=torch.Generator())))
         return self._to_device(x), self._to_device(y)
 
     def _sample_grids(self, fixed, folder, writer):
@@ -270,7 +288,8 @@ class Solver:
         return results
 
     def _result_grids(self, dataset, results):
-        loader = DataLoader(dataset, batch_sampler=balanced_batches(len(dataset), self.cfg.test.batch_size))
+        loader = DataLoader(dataset, batch_sampler=balanced_batches(len(dataset), self.cfg.test.batch_size),
+                            generator=torch.Generator())
         limit = self.cfg.test.num_results or len(loader)
         generator = torch.Generator().manual_seed(self.cfg.seed)
         fixed = None

@@ -123,36 +123,33 @@ class PairDataset(Dataset):
 
     def scan(self, skip_bad_files=False):
         """Check every file's header once at start-up (cheap; full decoding happens when used or cached).
-        A bad file stops with its name, or with skip_bad_files is dropped with one warning."""
-        bad = {0: set(), 1: set()}
-        for domain, refs in ((0, self.x_refs), (1, self.y_refs)):
-            for i, path in enumerate(sorted({r.path for r in refs})):
-                try:
-                    with Image.open(path) as img:
-                        img.verify()
-                except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-                    if not skip_bad_files:
-                        raise UserError(f"cannot decode image {path}: {e} "
-                                        "(set data.skip_bad_files to skip such files)") from None
-                    bad[domain].add(path)
-        if bad[0] or bad[1]:
+        A bad file stops with its name, or with skip_bad_files its items are dropped with one warning."""
+        bad = set()
+        for path in sorted({r.path for r in self.x_refs + self.y_refs}):
+            try:
+                with Image.open(path) as img:
+                    img.verify()
+            except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+                if not skip_bad_files:
+                    raise UserError(f"cannot decode image {path}: {e} "
+                                    "(set data.skip_bad_files to skip such files)") from None
+                bad.add(path)
+        if bad:
             self._drop(bad)
-        return len(bad[0]) + len(bad[1])
+        return len(bad)
 
     def _drop(self, bad):
-        count = len(bad[0]) + len(bad[1])
+        keep = [i for i in range(len(self)) if self.x_refs[i].path not in bad
+                and (not self.paired or self.y_refs[i].path not in bad)]
         if self.paired:
-            keep = [i for i in range(len(self)) if self.x_refs[i].path not in bad[0]
-                    and self.y_refs[i].path not in bad[1]]
             self.y_refs = [self.y_refs[i] for i in keep]
         else:
-            keep = [i for i in range(len(self)) if self.x_refs[i].path not in bad[0]]
-            self.y_refs = [r for r in self.y_refs if r.path not in bad[1]]
+            self.y_refs = [r for r in self.y_refs if r.path not in bad]
         self.x_refs = [self.x_refs[i] for i in keep]
         self.names = [self.names[i] for i in keep]
         if not self.x_refs or not self.y_refs:
-            raise UserError(f"every image was unreadable after skipping {count} bad files")
-        warnings.warn(f"skipped {count} unreadable image files; {len(self)} items remain", stacklevel=3)
+            raise UserError(f"every item was unreadable after skipping {len(bad)} bad files")
+        warnings.warn(f"skipped {len(bad)} unreadable image files; {len(self)} items remain", stacklevel=3)
 
 
 def index_seed(index):

@@ -88,7 +88,7 @@ def find_checkpoint(run_dir, iteration):
     return iteration, path, load_checkpoint(path)
 
 
-def load_model_state(model, state_dict, path):
+def load_model_state(model, state_dict, path, hint="check resolution and the model section"):
     """load_state_dict with a message naming both shapes when the checkpoint was built differently
     (another resolution, latent size or channel list)."""
     own = model.state_dict()
@@ -101,6 +101,5 @@ def load_model_state(model, state_dict, path):
     for name, tensor in state_dict.items():
         if tuple(tensor.shape) != tuple(own[name].shape):
             raise UserError(f"checkpoint {path} was saved for another network shape: '{name}' is "
-                            f"{list(tensor.shape)} in the checkpoint but {list(own[name].shape)} for this config "
-                            "(check resolution and the model section)")
+                            f"{list(tensor.shape)} in the checkpoint but {list(own[name].shape)} for this config ({hint})")
     model.load_state_dict(state_dict)

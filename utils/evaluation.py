@@ -15,7 +15,7 @@ def compute_codes(model, dataset, batch_size, device, batchnorm="batch", max_pai
     if 0 < max_pairs < len(dataset):
         dataset = Subset(dataset, range(max_pairs))
     loader = DataLoader(dataset, batch_sampler=balanced_batches(len(dataset), batch_size),
-                        num_workers=num_workers)
+                        num_workers=num_workers, generator=torch.Generator())  # leaves the global RNG alone
     parts = {(kind, d): ([], []) for kind in CODE_KINDS for d in DOMAINS}
     names = []
     with evaluating(model, batchnorm):

@@ -1,0 +1,157 @@
+"""Interrupted runs, exact resume, corrupt checkpoints and data, non-finite losses, existing run dirs."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import main
+import solver as solver_module
+from models.losses import LOSS_NAMES
+from tests.conftest import ROOT, run_dirs
+from utils import rundir
+from utils.config import build_config
+
+
+def _scalars(run):
+    events = EventAccumulator(os.path.join(run, "logs")).Reload()
+    return {name: [(e.step, e.value) for e in events.Scalars(f"loss/{name}")] for name in LOSS_NAMES}
+
+
+def test_resume_is_bit_exact(write_config, tmp_path):
+    """2N iterations in one go == N, stop, N more: parameters, optimizer state and logged losses."""
+    common = {"max_iters": 6, "model_save_freq": 3, "print_freq": 1, "sample_freq": 100, "num_workers": 2}
+    full = write_config("full.json", id="full", training=common)
+    half = write_config("half.json", id="half", training={**common, "max_iters": 3})
+    assert main.main([full]) == 0
+    assert main.main([half]) == 0
+    run_full, run_half = run_dirs(tmp_path / "runs")
+    assert main.main([half, "--resume", run_half, "--set", "training.max_iters=6"]) == 0
+    a = torch.load(os.path.join(run_full, "models", "6-checkpoint.pt"), weights_only=True)
+    b = torch.load(os.path.join(run_half, "models", "6-checkpoint.pt"), weights_only=True)
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    for group in a["optimizers"]:
+        for key, state in a["optimizers"][group]["state"].items():
+            assert torch.equal(state["exp_avg"], b["optimizers"][group]["state"][key]["exp_avg"])
+    assert _scalars(run_full) == _scalars(run_half)
+
+
+def test_sigterm_checkpoints_then_resume_finishes(write_config, tmp_path):
+    config = write_config(training={"max_iters": 100000, "model_save_freq": 100000, "print_freq": 1,
+                                    "sample_freq": 100000})
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), config], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if line.startswith("[3/"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM
+    message = err.strip().splitlines()[-1]
+    assert message.startswith("error: interrupted at iteration ") and "resume with: python main.py" in message
+    stopped = int(message.split("iteration ")[1].split(";")[0])
+    (run,) = run_dirs(tmp_path / "runs")
+    assert os.path.exists(os.path.join(run, "models", f"{stopped}-checkpoint.pt"))
+    assert open(os.path.join(run, "models", "latest")).read().strip() == str(stopped)
+    assert main.main([config, "--resume", run, "--set", f"training.max_iters={stopped + 2}"]) == 0
+    assert os.path.exists(os.path.join(run, "models", f"{stopped + 2}-checkpoint.pt"))
+
+
+def test_truncated_checkpoint_falls_back_to_the_previous_one(write_config, tmp_path, capsys):
+    config = write_config(training={"max_iters": 6, "model_save_freq": 3})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    newest = os.path.join(run, "models", "6-checkpoint.pt")
+    with open(newest, "r+b") as f:
+        f.truncate(os.path.getsize(newest) // 2)
+    assert main.main([config, "--resume", run, "--set", "training.max_iters=7"]) == 0
+    out = capsys.readouterr().out
+    assert f"skipping unreadable checkpoint {newest}" in out
+    state = torch.load(os.path.join(run, "models", "7-checkpoint.pt"), weights_only=True)
+    assert state["iteration"] == 7
+
+
+def test_non_finite_loss_stops_without_overwriting(write_config, tmp_path, capsys, monkeypatch):
+    real_loss = solver_module.iiae_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        terms = real_loss(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            terms["kl_S_loss"] = terms["kl_S_loss"] * float("nan")
+            terms["total_loss"] = terms["total_loss"] + terms["kl_S_loss"]
+        return terms
+
+    monkeypatch.setattr(solver_module, "iiae_loss", poisoned)
+    config = write_config(training={"max_iters": 6, "model_save_freq": 2})
+    assert main.main([config]) == 3
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == ("error: non-finite loss at iteration 3 in kl_S_loss, total_loss; stopped without saving "
+                   "(lower training.lr or the loss weights, or try precision fp32)")
+    (run,) = run_dirs(tmp_path / "runs")
+    assert sorted(os.listdir(os.path.join(run, "models"))) == ["2-checkpoint.pt", "latest"]
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_malicious_checkpoint_is_refused(write_config, tmp_path, capsys):
+    run = tmp_path / "evil_run"
+    (run / "models").mkdir(parents=True)
+    torch.save({"model": _Exploit()}, run / "models" / "5-checkpoint.pt")
+    config = write_config(train=0, test={"test_path": str(run), "test_iters": 5})
+    os.chdir(tmp_path)
+    assert main.main([config]) == 2
+    assert "cannot load checkpoint" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "pwned")
+
+
+def test_checkpoint_of_another_resolution_names_both_shapes(write_config, tmp_path, capsys):
+    config = write_config(training={"max_iters": 1, "model_save_freq": 1})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    capsys.readouterr()
+    assert main.main([config, "--set", "train=0", "--set", "resolution=64", "--set", f"test.test_path={run}",
+                      "--set", "test.test_iters=1"]) == 2
+    err = capsys.readouterr().err
+    assert "saved for another network shape" in err and "[16, 1024]" in err and "[16, 4096]" in err
+    assert "saved at resolution 32; this config has 64" in err
+
+
+def test_corrupt_image_is_named_or_skipped(tmp_path, capsys):
+    from tests.fakedata import make_mnist_cdcb
+    data = make_mnist_cdcb(tmp_path / "data", n_train=8, n_test=4, size=32)
+    bad = os.path.join(data, "train", "00004.png")
+    with open(bad, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n not really")
+    args = ["--set", f"path_to_data={data}", "--set", f"output_root={tmp_path / 'runs'}", "--set", "device=cpu",
+            "--set", "resolution=32", "--set", "training.max_iters=2", "--set", "training.batch_size=2",
+            "--set", "training.num_workers=0"]
+    config = tmp_path / "c.json"
+    config.write_text('{"dataset": "MNIST-CDCB", "path_to_data": "x"}')
+    assert main.main([str(config), *args]) == 2
+    assert bad in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image files; 7 items remain"):
+        assert main.main([str(config), *args, "--set", "data.skip_bad_files=true"]) == 0
+
+
+def test_existing_run_directory_is_never_reused(tmp_path, monkeypatch):
+    monkeypatch.setattr(rundir.time, "strftime", lambda fmt: "2026-01-01_00-00")
+    cfg = build_config({"dataset": "MNIST-CDCB", "path_to_data": "x", "id": "r", "output_root": str(tmp_path)})
+    existing = tmp_path / "2026-01-01_00-00_r"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    first = rundir.create_run_dir(cfg)
+    second = rundir.create_run_dir(cfg)
+    assert first == str(existing) + "_2" and second == str(existing) + "_3"
+    assert os.listdir(existing) == ["keep.txt"]
