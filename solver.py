@@ -17,7 +17,7 @@ from models.iiae import GROUPS, IIAE, evaluating
 from models.losses import LOSS_NAMES, iiae_loss, kl_annealing, kl_scale
 from models.translate import fixed_source_rows, translation_rows
 from utils import checkpoint as ckpt
-from utils.distributed import any_true
+from utils.distributed import any_true, mean_over_processes
 from utils.errors import UserError
 from utils.evaluation import compute_codes, retrieval_inputs, save_features
 from utils.images import grid_image, save_grid, save_image
@@ -191,10 +191,12 @@ class Solver:
                 save_now = it % t.model_save_freq == 0 or last
                 if it % check_every == 0 or save_now or it % t.print_freq == 0:
                     watch.check()
-                if self.ctx.is_main and (it % t.print_freq == 0 or last):
-                    values = dict(zip(LOSS_NAMES, torch.stack([terms[n].detach() for n in LOSS_NAMES]).tolist()))
-                    self._log_scalars(writer, values, anneal)
-                    progress.update(it, values)
+                if it % t.print_freq == 0 or last:
+                    values = dict(zip(LOSS_NAMES, mean_over_processes(
+                        torch.stack([terms[n].detach() for n in LOSS_NAMES]), self.ctx).tolist()))
+                    if self.ctx.is_main:
+                        self._log_scalars(writer, values, anneal)
+                        progress.update(it, values)
                 if self.ctx.is_main and (it % t.sample_freq == 0 or last):
                     self._sample_grids(fixed, os.path.join(run_dir, "samples", str(it)), writer)
                 if t.eval_freq and it % t.eval_freq == 0 and self.ctx.is_main:

@@ -63,3 +63,12 @@ def any_true(flag, context):
     t = torch.tensor([1.0 if flag else 0.0], device=context.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def mean_over_processes(tensor, context):
+    """The mean of `tensor` over all processes (for logging; every process must call it)."""
+    if not context.distributed:
+        return tensor
+    tensor = tensor.clone()
+    dist.all_reduce(tensor)
+    return tensor / context.world_size
