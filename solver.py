@@ -46,6 +46,9 @@ class Solver:
         self.model = IIAE.from_config(cfg.resolution, cfg.model).to(self.device)
         self.model.noise_shard = (context.rank, context.world_size)
         t = cfg.training
+        self._solo_group = None
+        if t.sync_bn:
+            self._sync_batchnorm()
         if t.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.optimizers = {name: torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2),
@@ -58,13 +61,35 @@ class Solver:
         self._stop_signal = None
         self._resume_rng = None
 
+    def _sync_batchnorm(self):
+        """BatchNorm statistics over the global batch under torchrun. SyncBatchNorm runs only on CUDA."""
+        if self.device.type != "cuda":
+            raise UserError("config: 'training.sync_bn' needs CUDA (SyncBatchNorm does not run on CPU); "
+                            "set it to false")
+        if self.ctx.distributed:
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            # Every process makes its own one-process group (a collective call, hence here).
+            self._solo_group, _ = torch.distributed.new_subgroups(group_size=1)
+
+    @contextlib.contextmanager
+    def _unsynced_batchnorm(self):
+        """Grids and evaluation run on the main process alone and use batch statistics: its SyncBatchNorm
+        layers must talk only to itself there, or they would wait forever for the other processes."""
+        layers = [m for m in self.model.modules() if isinstance(m, torch.nn.SyncBatchNorm)]
+        for m in layers:
+            m.process_group = self._solo_group
+        try:
+            yield
+        finally:
+            for m in layers:
+                m.process_group = None
+
     # ---- data -------------------------------------------------------------------------------
     def _dataset(self, split, train):
         cfg = self.cfg
         dataset = build_dataset(cfg.dataset, cfg.path_to_data, split, cfg.resolution, cfg.data, train)
         dataset.scan(cfg.data.skip_bad_files)
-        attach_cache(dataset, cfg.data.cache, os.path.join(cfg.output_root, ".cache"),
-                     cfg.training.num_workers, verbose=self.ctx.is_main)
+        attach_cache(dataset, cfg.data.cache, os.path.join(cfg.output_root, ".cache"), verbose=self.ctx.is_main)
         return dataset
 
     def _train_loader(self, dataset, start_iteration):
@@ -230,7 +255,7 @@ class Solver:
 
     def _sample_grids(self, fixed, folder, writer):
         x, y = fixed
-        with evaluating(self.model, self.cfg.model.eval_batchnorm):
+        with evaluating(self.model, self.cfg.model.eval_batchnorm), self._unsynced_batchnorm():
             generator = torch.Generator().manual_seed(self.cfg.seed)
             for name, src, ref, d in (("X2Y", x, y, 0), ("Y2X", y, x, 1)):
                 grid = grid_image(translation_rows(self.model, src, ref, d, generator=generator))
@@ -238,8 +263,9 @@ class Solver:
                 writer.add_image(f"samples/{name}", grid, self.iteration)
 
     def _evaluate(self, dataset, writer, max_pairs=0):
-        names, codes = compute_codes(self.model, dataset, self.cfg.test.batch_size, self.device,
-                                     self.cfg.model.eval_batchnorm, max_pairs)
+        with self._unsynced_batchnorm():
+            names, codes = compute_codes(self.model, dataset, self.cfg.test.batch_size, self.device,
+                                         self.cfg.model.eval_batchnorm, max_pairs)
         report = retrieval_report(retrieval_inputs(codes))
         for key, value in report.items():
             if key != "num_pairs":

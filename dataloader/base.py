@@ -40,24 +40,36 @@ def list_images(folder):
     return names
 
 
-def read_rgb(ref):
-    """Decode `ref` to an RGB PIL image; UserError naming the file if it cannot be decoded."""
+def _open_rgb(path):
     try:
-        with Image.open(ref.path) as img:
-            img = img.convert("RGB")
+        with Image.open(path) as img:
+            return img.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise UserError(f"cannot decode image {ref.path}: {e}") from None
-    if ref.half is not None:
-        w, h = img.size
-        box = (0, 0, w // 2, h) if ref.half == "left" else (w // 2, 0, w, h)
-        img = img.crop(box)
-    return img
+        raise UserError(f"cannot decode image {path}: {e}") from None
+
+
+def _crop(img, half):
+    if half is None:
+        return img
+    w, h = img.size
+    return img.crop((0, 0, w // 2, h) if half == "left" else (w // 2, 0, w, h))
+
+
+def read_rgb(ref):
+    """The RGB PIL image `ref` names (one half of the file when ref.half is set)."""
+    return _crop(_open_rgb(ref.path), ref.half)
+
+
+def decode_halves(path, halves, resolution):
+    """Decode `path` once and return a 3 x R x R uint8 tensor per entry of `halves` (None = whole)."""
+    img = _open_rgb(path)
+    return [TF.pil_to_tensor(_crop(img, half).resize((resolution, resolution), Image.BICUBIC)) for half in halves]
 
 
 def load_uint8(ref, resolution):
-    """Decode and resize once: a 3 x R x R uint8 tensor (what the cache stores)."""
-    img = read_rgb(ref).resize((resolution, resolution), Image.BICUBIC)
-    return TF.pil_to_tensor(img)
+    """Decode and resize once: a 3 x R x R uint8 tensor (what the cache stores); UserError naming
+    the file if it cannot be decoded."""
+    return decode_halves(ref.path, [ref.half], resolution)[0]
 
 
 def to_model_range(image_uint8):

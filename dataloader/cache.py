@@ -9,26 +9,37 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dataloader.base import load_uint8
+from dataloader.base import decode_halves
 
 
 class _Decode(Dataset):
-    def __init__(self, refs, resolution):
-        self.refs, self.resolution = refs, resolution
+    """Item i: every needed crop of the i-th distinct file, so a side-by-side file is decoded once
+    for both of its halves."""
+
+    def __init__(self, groups, resolution):
+        self.groups, self.resolution = groups, resolution
 
     def __len__(self):
-        return len(self.refs)
+        return len(self.groups)
 
     def __getitem__(self, i):
-        return load_uint8(self.refs[i], self.resolution)
+        path, halves = self.groups[i]
+        return decode_halves(path, halves, self.resolution)
 
 
-def _decode_all(refs, resolution, out, num_workers):
-    loader = DataLoader(_Decode(refs, resolution), batch_size=64, num_workers=num_workers)
-    start = 0
-    for batch in loader:
-        out[start:start + len(batch)] = batch.numpy() if isinstance(out, np.ndarray) else batch
-        start += len(batch)
+def _decode_all(ref_lists, resolution, arrays):
+    """Fill arrays[d][j] with the decoded ref_lists[d][j], using every core."""
+    slots = {}
+    for d, refs in enumerate(ref_lists):
+        for j, ref in enumerate(refs):
+            slots.setdefault(ref.path, {}).setdefault(ref.half, []).append((d, j))
+    groups = [(path, sorted(halves, key=str)) for path, halves in slots.items()]
+    loader = DataLoader(_Decode(groups, resolution), batch_size=None, num_workers=os.cpu_count() or 1,
+                        generator=torch.Generator())
+    for (path, halves), images in zip(groups, loader):
+        for half, image in zip(halves, images):
+            for d, j in slots[path][half]:
+                arrays[d][j] = image.numpy() if isinstance(arrays[d], np.ndarray) else image
 
 
 def _key(refs, resolution):
@@ -39,33 +50,33 @@ def _key(refs, resolution):
     return digest.hexdigest()[:16]
 
 
-def _disk_array(refs, resolution, cache_dir, num_workers):
+def _disk_arrays(ref_lists, resolution, cache_dir):
     os.makedirs(cache_dir, exist_ok=True)
-    shape = (len(refs), 3, resolution, resolution)
-    path = os.path.join(cache_dir, f"{_key(refs, resolution)}-{resolution}.npy")
-    if not os.path.exists(path):
-        tmp = f"{path}.tmp-{os.getpid()}"
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-        _decode_all(refs, resolution, array, num_workers)
-        array.flush()
-        del array
-        os.replace(tmp, path)
-    return torch.from_numpy(np.load(path, mmap_mode="c"))
+    paths = [os.path.join(cache_dir, f"{_key(refs, resolution)}-{resolution}.npy") for refs in ref_lists]
+    if not all(os.path.exists(p) for p in paths):
+        tmps = [f"{p}.tmp-{os.getpid()}" for p in paths]
+        arrays = [np.lib.format.open_memmap(t, mode="w+", dtype=np.uint8, shape=(len(refs), 3, resolution, resolution))
+                  for t, refs in zip(tmps, ref_lists)]
+        _decode_all(ref_lists, resolution, arrays)
+        for array, tmp, path in zip(arrays, tmps, paths):
+            array.flush()
+            os.replace(tmp, path)
+    # Copy-on-write maps: shared by worker processes, never written back.
+    return [torch.from_numpy(np.load(p, mmap_mode="c")) for p in paths]
 
 
-def attach_cache(dataset, mode, cache_dir, num_workers=0, verbose=True):
+def attach_cache(dataset, mode, cache_dir, verbose=True):
     """Fill dataset.cache according to mode ("none", "memory", "disk")."""
     if mode == "none":
         return
     started = time.monotonic()
-    arrays = []
-    for refs in (dataset.x_refs, dataset.y_refs):
-        if mode == "memory":
-            array = torch.empty((len(refs), 3, dataset.resolution, dataset.resolution), dtype=torch.uint8)
-            _decode_all(refs, dataset.resolution, array, num_workers)
-        else:
-            array = _disk_array(refs, dataset.resolution, cache_dir, num_workers)
-        arrays.append(array)
+    ref_lists = (dataset.x_refs, dataset.y_refs)
+    if mode == "memory":
+        arrays = [torch.empty((len(refs), 3, dataset.resolution, dataset.resolution), dtype=torch.uint8)
+                  for refs in ref_lists]
+        _decode_all(ref_lists, dataset.resolution, arrays)
+    else:
+        arrays = _disk_arrays(ref_lists, dataset.resolution, cache_dir)
     dataset.cache = tuple(arrays)
     if verbose:
         count = len(dataset.x_refs) + len(dataset.y_refs)

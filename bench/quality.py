@@ -1,0 +1,104 @@
+"""Disentanglement against training time: trains a config (the demo by default), keeping a checkpoint
+every --eval-every iterations, then measures cross-domain retrieval on the test split at each one.
+
+Prints, per checkpoint: iteration, training time (wall clock from the first step, evaluation not
+included), shared and exclusive top-1 both ways with BatchNorm batch statistics, and shared top-1
+with BatchNorm running averages; then when shared top-1 (both ways, batch statistics) first
+reached 0.90 and 0.95.
+
+    python bench/quality.py                          # configs/demo.json, its own settings
+    python bench/quality.py --set training.lr=2e-5   # any override main.py accepts
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+import main  # noqa: E402
+from dataloader.registry import build_dataset  # noqa: E402
+from models.iiae import IIAE  # noqa: E402
+from utils import checkpoint as ckpt  # noqa: E402
+from utils.config import load_config  # noqa: E402
+from utils.evaluation import compute_codes, retrieval_inputs  # noqa: E402
+from utils.retrieval import retrieval_report  # noqa: E402
+
+THRESHOLDS = (0.90, 0.95)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=os.path.join("configs", "demo.json"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--eval-every", type=int, default=250, help="iterations between measured checkpoints")
+    parser.add_argument("--output-root", default=None, help="where the run goes (default: a temporary folder)")
+    return parser.parse_args()
+
+
+def step_times(run_dir):
+    """Seconds from the start of training to each logged step: config.json is written just before the
+    first step (after the data are cached), TensorBoard keeps each scalar's wall time."""
+    start = os.path.getmtime(os.path.join(run_dir, "config.json"))
+    events = EventAccumulator(os.path.join(run_dir, "logs")).Reload().Scalars("loss/total_loss")
+    return {e.step: e.wall_time - start for e in events}
+
+
+def measure(run_dir, cfg, device):
+    test_set = build_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, train=False)
+    model = IIAE.from_config(cfg.resolution, cfg.model).to(device)
+    times = step_times(run_dir)
+    rows = []
+    for iteration in ckpt.available_iterations(os.path.join(run_dir, "models")):
+        state = ckpt.load_checkpoint(ckpt.checkpoint_path(os.path.join(run_dir, "models"), iteration))
+        model.load_state_dict(state["model"])
+        row = {"iteration": iteration, "seconds": times.get(iteration, float("nan"))}
+        for mode in ("batch", "running"):
+            _, codes = compute_codes(model, test_set, cfg.test.batch_size, device, mode)
+            report = retrieval_report(retrieval_inputs(codes), ks=(1,))
+            row.update({f"{mode}_{k}": v for k, v in report.items()})
+        rows.append(row)
+        print_row(row, first=len(rows) == 1)
+    return rows
+
+
+def print_row(row, first):
+    if first:
+        print(f"{'iter':>6} {'train s':>8} | {'shared X2Y':>10} {'shared Y2X':>10} {'excl X2Y':>9} {'excl Y2X':>9}"
+              f" | {'shared X2Y':>10} {'shared Y2X':>10}")
+        print(f"{'':>6} {'':>8} | {'BatchNorm: batch statistics':^42} | {'running averages':^21}")
+    print(f"{row['iteration']:>6} {row['seconds']:>8.0f} | {row['batch_shared_x2y_top1']:>10.3f} "
+          f"{row['batch_shared_y2x_top1']:>10.3f} {row['batch_exclusive_x2y_top1']:>9.3f} "
+          f"{row['batch_exclusive_y2x_top1']:>9.3f} | {row['running_shared_x2y_top1']:>10.3f} "
+          f"{row['running_shared_y2x_top1']:>10.3f}", flush=True)
+
+
+def first_reaching(rows, threshold):
+    for row in rows:
+        if min(row["batch_shared_x2y_top1"], row["batch_shared_y2x_top1"]) >= threshold:
+            return f"iteration {row['iteration']}, {row['seconds']:.0f} s of training"
+    return "not reached"
+
+
+def run():
+    args = parse_args()
+    output_root = args.output_root or tempfile.mkdtemp(prefix="iiae-quality-")
+    overrides = [*args.overrides, f"output_root={output_root}", f"training.model_save_freq={args.eval_every}",
+                 "training.eval_freq=0", "train=1"]
+    cfg = load_config(args.config, overrides)
+    print(f"training {args.config} with {' '.join(args.overrides) or 'its own settings'}: "
+          f"{cfg.training.max_iters} iterations at {cfg.resolution} px, batch {cfg.training.batch_size}", flush=True)
+    run_dir = main.run([args.config, *(f"--set={o}" for o in overrides)])
+    device = torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+    rows = measure(run_dir, cfg, device)
+    pairs = rows[-1]["batch_num_pairs"]
+    print(f"test pairs: {pairs} (chance top-1 = {1 / pairs:.4f})")
+    for threshold in THRESHOLDS:
+        print(f"shared top-1 >= {threshold:.2f} both ways (batch statistics): {first_reaching(rows, threshold)}")
+
+
+if __name__ == "__main__":
+    run()
