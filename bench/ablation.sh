@@ -16,6 +16,5 @@ run() {
     --set training.sample_freq=100000 --set training.print_freq=500 "$@"
 }
 run "seed: lr 2e-5, beta1 0.9, KL x batch/pairs" --set training.lr=2e-5 --set training.beta1=0.9
-run "lr 2e-4, beta1 0.9, KL x batch/pairs" --set training.lr=2e-4 --set training.beta1=0.9
 run "demo: lr 2e-4, beta1 0.5, KL x batch/pairs" --set training.lr=2e-4 --set training.beta1=0.5
 run "official: lr 2e-4, beta1 0.5, plain KL" --set training.lr=2e-4 --set training.beta1=0.5 --set model.kl_scaling=none
