@@ -1,6 +1,7 @@
 """Decode-and-resize each image once. `memory` keeps uint8 tensors in RAM; `disk` keeps them in a
 uint8 file under the cache folder, reused by later runs with the same files and resolution. Worker
 processes share either copy, so a training step never waits on image decoding at steady state."""
+import contextlib
 import hashlib
 import os
 import time
@@ -55,12 +56,19 @@ def _disk_arrays(ref_lists, resolution, cache_dir):
     paths = [os.path.join(cache_dir, f"{_key(refs, resolution)}-{resolution}.npy") for refs in ref_lists]
     if not all(os.path.exists(p) for p in paths):
         tmps = [f"{p}.tmp-{os.getpid()}" for p in paths]
-        arrays = [np.lib.format.open_memmap(t, mode="w+", dtype=np.uint8, shape=(len(refs), 3, resolution, resolution))
-                  for t, refs in zip(tmps, ref_lists)]
-        _decode_all(ref_lists, resolution, arrays)
-        for array, tmp, path in zip(arrays, tmps, paths):
-            array.flush()
-            os.replace(tmp, path)
+        try:
+            arrays = [np.lib.format.open_memmap(t, mode="w+", dtype=np.uint8,
+                                                shape=(len(refs), 3, resolution, resolution))
+                      for t, refs in zip(tmps, ref_lists)]
+            _decode_all(ref_lists, resolution, arrays)
+            for array, tmp, path in zip(arrays, tmps, paths):
+                array.flush()
+                os.replace(tmp, path)
+        finally:
+            # An interrupted build would otherwise leave files as large as the cache itself behind.
+            for tmp in tmps:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(tmp)
     # Copy-on-write maps: shared by worker processes, never written back.
     return [torch.from_numpy(np.load(p, mmap_mode="c")) for p in paths]
 
