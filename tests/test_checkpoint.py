@@ -1,0 +1,41 @@
+import os
+
+import pytest
+import torch
+
+from utils import checkpoint as ckpt
+from utils.errors import UserError
+
+
+def test_keep_last_and_latest(tmp_path):
+    models = str(tmp_path)
+    for it in (5, 10, 15, 20):
+        ckpt.save_checkpoint(models, it, {"iteration": it}, keep_last=2)
+    assert ckpt.available_iterations(models) == [15, 20]
+    assert open(os.path.join(models, "latest")).read().strip() == "20"
+
+
+def test_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    models = str(tmp_path)
+    ckpt.save_checkpoint(models, 5, {"w": torch.ones(3)})
+
+    def crash(obj, f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ckpt.torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save_checkpoint(models, 5, {"w": torch.zeros(3)})
+    assert sorted(os.listdir(models)) == ["5-checkpoint.pt", "latest"]
+    assert torch.equal(ckpt.load_checkpoint(os.path.join(models, "5-checkpoint.pt"))["w"], torch.ones(3))
+
+
+def test_latest_skips_unloadable_and_reports_when_none_load(tmp_path):
+    run = tmp_path / "run"
+    ckpt.save_checkpoint(str(run / "models"), 1, {"iteration": 1})
+    (run / "models" / "2-checkpoint.pt").write_bytes(b"garbage")
+    it, _, state = ckpt.find_checkpoint(str(run), "latest")
+    assert it == 1 and state["iteration"] == 1
+    (run / "models" / "1-checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="no loadable checkpoint"):
+        ckpt.find_checkpoint(str(run), "latest")
