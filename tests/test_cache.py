@@ -1,0 +1,118 @@
+"""The decode-and-resize caches: items equal those decoded directly; the disk cache is reused by a later
+run, rebuilt when a file changes, and an interrupted build leaves nothing behind."""
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dataloader import cache
+from dataloader.registry import build_dataset
+from tests.fakedata import make_mnist_cdcb
+from utils.config import build_config
+
+RES = 32
+
+
+def build(name, root, train):
+    options = build_config({"dataset": name, "path_to_data": str(root)}).data
+    return build_dataset(name, str(root), "train", RES, options, train)
+
+
+def write_afhq(root):
+    """Unpaired AFHQ layout with fewer dogs than cats, in sizes other than RES (so resizing matters)."""
+    rng = np.random.default_rng(0)
+    for domain, count in (("cat", 5), ("dog", 3)):
+        folder = os.path.join(root, "train", domain)
+        os.makedirs(folder)
+        for i in range(count):
+            pixels = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(os.path.join(folder, f"{domain}{i}.png"))
+    return str(root)
+
+
+@pytest.fixture(params=["MNIST-CDCB", "AFHQ"])
+def data(request, tmp_path):
+    """(dataset name, root, train): paired side-by-side halves; unpaired with random partners and
+    augmentation, which draw from each item's seed."""
+    if request.param == "MNIST-CDCB":
+        return "MNIST-CDCB", make_mnist_cdcb(tmp_path / "data", n_train=6, n_test=2, size=RES), False
+    return "AFHQ", write_afhq(tmp_path / "data"), True
+
+
+def items(dataset):
+    """Every item, fetched as the training sampler fetches them: with a seed of its own."""
+    return [dataset[(i, 1000 + i)] for i in range(len(dataset))]
+
+
+def assert_same_items(a, b):
+    assert len(a) == len(b)
+    for (xa, ya, name_a), (xb, yb, name_b) in zip(a, b):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb) and name_a == name_b
+
+
+def cached(name, root, train, mode, cache_dir):
+    dataset = build(name, root, train)
+    cache.attach_cache(dataset, mode, str(cache_dir), verbose=False)
+    return dataset
+
+
+def forbid_decoding(monkeypatch):
+    def decode(*_):
+        raise AssertionError("the cache decoded images again")
+    monkeypatch.setattr(cache, "_decode_all", decode)
+
+
+@pytest.mark.parametrize("mode", ["memory", "disk"])
+def test_cached_items_equal_decoded_items(data, tmp_path, mode):
+    name, root, train = data
+    dataset = cached(name, root, train, mode, tmp_path / "cache")
+    assert dataset.cache is not None
+    assert_same_items(items(dataset), items(build(name, root, train)))
+
+
+def test_disk_cache_is_reused_by_a_later_run(data, tmp_path, monkeypatch):
+    name, root, train = data
+    cached(name, root, train, "disk", tmp_path / "cache")
+    files = {f: os.stat(tmp_path / "cache" / f).st_mtime_ns for f in os.listdir(tmp_path / "cache")}
+    forbid_decoding(monkeypatch)
+    again = cached(name, root, train, "disk", tmp_path / "cache")
+    assert {f: os.stat(tmp_path / "cache" / f).st_mtime_ns for f in os.listdir(tmp_path / "cache")} == files
+    monkeypatch.undo()
+    assert_same_items(items(again), items(build(name, root, train)))
+
+
+def test_disk_cache_is_rebuilt_when_an_image_changes(tmp_path):
+    root = make_mnist_cdcb(tmp_path / "data", n_train=4, n_test=2, size=RES)
+    before = items(cached("MNIST-CDCB", root, False, "disk", tmp_path / "cache"))
+    path = os.path.join(root, "train", "00002.png")
+    stat = os.stat(path)
+    with Image.open(path) as img:
+        Image.fromarray(255 - np.asarray(img)).save(path)
+    # A later modification time, as a later edit has; set explicitly because two writes within one tick
+    # of a file system's clock would otherwise look alike.
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))
+    after = items(cached("MNIST-CDCB", root, False, "disk", tmp_path / "cache"))
+    assert not torch.equal(after[1][0], before[1][0])
+    assert_same_items(after, items(build("MNIST-CDCB", root, False)))
+
+
+def test_interrupted_disk_cache_build_leaves_nothing_behind(tmp_path, monkeypatch):
+    root = make_mnist_cdcb(tmp_path / "data", n_train=6, n_test=2, size=RES)
+    builds = []
+
+    def decode_part_then_interrupt(ref_lists, resolution, arrays):
+        """Ctrl-C after the first image has been written."""
+        builds.append(len(arrays))
+        arrays[0][0] = 1
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache, "_decode_all", decode_part_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        cached("MNIST-CDCB", root, False, "disk", tmp_path / "cache")
+    assert builds and os.listdir(tmp_path / "cache") == []
+
+    monkeypatch.undo()
+    assert_same_items(items(cached("MNIST-CDCB", root, False, "disk", tmp_path / "cache")),
+                      items(build("MNIST-CDCB", root, False)))
