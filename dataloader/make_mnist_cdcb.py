@@ -27,7 +27,7 @@ from PIL import Image
 if __package__ in (None, ""):  # run as a script: make the repository's packages importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.errors import UserError  # noqa: E402
+from utils.errors import UserError, run_script  # noqa: E402
 
 COMMITTED_DIGITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist_5k.npz")
 COMMITTED_SPLIT = {"train": 450, "test": 50}  # digits per class; the committed file has 500 of each
@@ -170,8 +170,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as e:
-        print(e, file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

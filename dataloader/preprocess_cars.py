@@ -19,7 +19,7 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dataloader.preprocess_mnist import save_atomically  # noqa: E402
-from utils.errors import UserError  # noqa: E402
+from utils.errors import UserError, run_script  # noqa: E402
 
 MAT_NAME = re.compile(r"^car_(\d+)_mesh\.mat$")
 AZIMUTHS, ELEVATIONS = 24, 4
@@ -121,8 +121,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as e:
-        print(e, file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dataloader.base import ImageRef, list_images, read_rgb  # noqa: E402
-from utils.errors import UserError  # noqa: E402
+from utils.errors import UserError, run_script  # noqa: E402
 
 SPLITS = ("train", "test")
 HALVES = {"X": "left", "Y": "right"}
@@ -65,8 +65,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as e:
-        print(e, file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

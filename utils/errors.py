@@ -8,3 +8,13 @@ is a bug and keeps its traceback.
 class UserError(Exception):
     """A problem the user can fix: the message names the key, file or value at fault."""
     exit_code = 2
+
+
+def run_script(main):
+    """Run a command-line script's main(): a UserError becomes one line on stderr and its exit status."""
+    import sys
+    try:
+        main()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
