@@ -134,11 +134,11 @@ def run_script(path, argv, monkeypatch):
 def test_preprocess_cars_cli_error_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
     missing = str(tmp_path / "nowhere")
     assert run_script("dataloader/preprocess_cars.py", ["--raw", missing], monkeypatch) == 2
-    assert capsys.readouterr().err == f"cars folder not found: {missing}\n"
+    assert capsys.readouterr().err == f"error: cars folder not found: {missing}\n"
 
 
 def test_make_mnist_cdcb_cli_refuses_non_empty_root(tmp_path, monkeypatch, capsys):
     (tmp_path / "old.txt").write_text("keep me")
     assert run_script("dataloader/make_mnist_cdcb.py", ["--root", str(tmp_path)], monkeypatch) == 2
-    assert capsys.readouterr().err == f"{tmp_path} already exists and is not empty; choose a new --root\n"
+    assert capsys.readouterr().err == f"error: {tmp_path} already exists and is not empty; choose a new --root\n"
     assert os.listdir(tmp_path) == ["old.txt"]
