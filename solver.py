@@ -159,74 +159,35 @@ class Solver:
     # ---- training ---------------------------------------------------------------------------
     def train(self):
         cfg, t = self.cfg, self.cfg.training
-        if t.resume_iters:
-            _, path, state = ckpt.find_checkpoint(t.restored_model_path, t.resume_iters)
-            self._load_state(state, path, full=True)
-        if self.iteration >= t.max_iters:
-            raise UserError(f"config: 'training.max_iters' is {t.max_iters} but the run is already at "
-                            f"iteration {self.iteration}; raise max_iters to continue")
-        train_set = self._dataset("train", train=True)
-        test_set = self._dataset("test", train=False)
-        # Nothing is written before data and checkpoint are known good. A run continues in its own
-        # directory from its newest good checkpoint; resuming from an older one by number starts a
-        # new directory, so the later checkpoints stay.
-        run_dir = None
-        if t.resume_iters == "latest" or (t.resume_iters and self.iteration == ckpt.available_iterations(
-                os.path.join(t.restored_model_path, "models"))[-1]):
-            run_dir = t.restored_model_path
-        if self.ctx.is_main:
-            run_dir = create_run_dir(cfg, run_dir, self.iteration)
-            print(f"run directory: {run_dir}", flush=True)
-            writer = SummaryWriter(os.path.join(run_dir, "logs"), purge_step=self.iteration + 1)
+        train_set, test_set, run_dir, writer = self._prepare_training()
         fixed = self._fixed_batch(test_set)
         scale = kl_scale(cfg.model.kl_scaling, t.batch_size * self.ctx.world_size, len(train_set))
         weights = {"rec": t.rec_weight, "X_kld": t.X_kld_weight, "S_kld": t.S_kld_weight,
                    "inter_kld": t.inter_kld_weight}
-        net = self.model
-        if self.ctx.distributed:
-            net = DistributedDataParallel(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
-        if t.compile:
-            net = torch.compile(net)
+        net = self._wrapped_model()
         data = iter(self._train_loader(train_set, self.iteration))
         watch = NonFiniteWatch(self.device)
         progress = Progress(self.iteration, t.max_iters) if self.ctx.is_main else None
+        # A host sync costs nothing on the CPU, so check every step there; on CUDA only when logging.
         check_every = 1 if self.device.type == "cpu" else t.print_freq
-        autocast = (torch.autocast(self.device.type, dtype=_DTYPES[t.precision])
-                    if t.precision in _DTYPES else contextlib.nullcontext())
         self.model.train()
         self._restore_rng()
         with self._signals():
             while self.iteration < t.max_iters:
                 self.iteration += 1
+                it, last = self.iteration, self.iteration == t.max_iters
                 x, y, _ = next(data)
-                x, y = self._to_device(x), self._to_device(y)
-                anneal = kl_annealing(self.iteration, cfg.model.kl_anneal_iters)
-                with autocast:
-                    outputs = net(x, y)
-                terms = iiae_loss(outputs, x, y, weights, anneal, scale)
-                for opt in self.optimizers.values():
-                    opt.zero_grad(set_to_none=True)
-                self.scaler.scale(terms["total_loss"]).backward()
-                for opt in self.optimizers.values():
-                    self.scaler.step(opt)
-                self.scaler.update()
-                for sched in self.schedulers.values():
-                    sched.step()
-                watch.add(self.iteration, terms)
-                it = self.iteration
-                last = it == t.max_iters
+                anneal = kl_annealing(it, cfg.model.kl_anneal_iters)
+                terms = self._step(net, self._to_device(x), self._to_device(y), weights, anneal, scale)
+                watch.add(it, terms)
                 save_now = it % t.model_save_freq == 0 or last
                 if it % check_every == 0 or save_now or it % t.print_freq == 0:
                     watch.check()
                 if it % t.print_freq == 0 or last:
-                    values = dict(zip(LOSS_NAMES, mean_over_processes(
-                        torch.stack([terms[n].detach() for n in LOSS_NAMES]), self.ctx).tolist()))
-                    if self.ctx.is_main:
-                        self._log_scalars(writer, values, anneal)
-                        progress.update(it, values)
+                    self._report(terms, anneal, writer, progress)
                 if self.ctx.is_main and (it % t.sample_freq == 0 or last):
                     self._sample_grids(fixed, os.path.join(run_dir, "samples", str(it)), writer)
-                if t.eval_freq and it % t.eval_freq == 0 and self.ctx.is_main:
+                if self.ctx.is_main and t.eval_freq and it % t.eval_freq == 0:
                     self._evaluate(test_set, writer, t.eval_pairs)
                 if save_now:
                     self._save(run_dir)
@@ -241,6 +202,62 @@ class Solver:
             print(f"finished {self.iteration} iterations; checkpoints in {os.path.join(run_dir, 'models')}",
                   flush=True)
         return run_dir
+
+    def _prepare_training(self):
+        """Resume state, data, run directory and TensorBoard writer. Nothing is written before the
+        data and the checkpoint are known good."""
+        t = self.cfg.training
+        if t.resume_iters:
+            _, path, state = ckpt.find_checkpoint(t.restored_model_path, t.resume_iters)
+            self._load_state(state, path, full=True)
+        if self.iteration >= t.max_iters:
+            raise UserError(f"config: 'training.max_iters' is {t.max_iters} but the run is already at "
+                            f"iteration {self.iteration}; raise max_iters to continue")
+        train_set = self._dataset("train", train=True)
+        test_set = self._dataset("test", train=False)
+        # A run continues in its own directory from its newest good checkpoint; resuming from an older
+        # one by number starts a new directory, so the later checkpoints stay.
+        run_dir, writer = None, None
+        if t.resume_iters == "latest" or (t.resume_iters and self.iteration == ckpt.available_iterations(
+                os.path.join(t.restored_model_path, "models"))[-1]):
+            run_dir = t.restored_model_path
+        if self.ctx.is_main:
+            run_dir = create_run_dir(self.cfg, run_dir, self.iteration)
+            print(f"run directory: {run_dir}", flush=True)
+            writer = SummaryWriter(os.path.join(run_dir, "logs"), purge_step=self.iteration + 1)
+        return train_set, test_set, run_dir, writer
+
+    def _wrapped_model(self):
+        net = self.model
+        if self.ctx.distributed:
+            net = DistributedDataParallel(net, device_ids=[self.device] if self.device.type == "cuda" else None)
+        return torch.compile(net) if self.cfg.training.compile else net
+
+    def _step(self, net, x, y, weights, anneal, scale):
+        """One optimisation step of all three optimizers; returns the loss terms."""
+        precision = self.cfg.training.precision
+        autocast = (torch.autocast(self.device.type, dtype=_DTYPES[precision]) if precision in _DTYPES
+                    else contextlib.nullcontext())
+        with autocast:
+            outputs = net(x, y)
+        terms = iiae_loss(outputs, x, y, weights, anneal, scale)
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        self.scaler.scale(terms["total_loss"]).backward()
+        for opt in self.optimizers.values():
+            self.scaler.step(opt)
+        self.scaler.update()
+        for sched in self.schedulers.values():
+            sched.step()
+        return terms
+
+    def _report(self, terms, anneal, writer, progress):
+        """Losses (mean over processes) to TensorBoard and the progress line; every process calls it."""
+        values = dict(zip(LOSS_NAMES, mean_over_processes(
+            torch.stack([terms[n].detach() for n in LOSS_NAMES]), self.ctx).tolist()))
+        if self.ctx.is_main:
+            self._log_scalars(writer, values, anneal)
+            progress.update(self.iteration, values)
 
     def _log_scalars(self, writer, values, anneal):
         for name, value in values.items():

@@ -10,6 +10,7 @@ reached 0.90 and 0.95.
     python bench/quality.py --set training.lr=2e-5   # any override main.py accepts
 """
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -89,6 +90,8 @@ def run():
     overrides = [*args.overrides, f"output_root={output_root}", f"training.model_save_freq={args.eval_every}",
                  "training.eval_freq=0", "train=1"]
     cfg = load_config(args.config, overrides)
+    # Every measured checkpoint needs a logged step (its wall time).
+    overrides.append(f"training.print_freq={math.gcd(cfg.training.print_freq, args.eval_every)}")
     print(f"training {args.config} with {' '.join(args.overrides) or 'its own settings'}: "
           f"{cfg.training.max_iters} iterations at {cfg.resolution} px, batch {cfg.training.batch_size}", flush=True)
     run_dir = main.run([args.config, *(f"--set={o}" for o in overrides)])
