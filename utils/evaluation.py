@@ -9,13 +9,13 @@ from models.iiae import DOMAINS, evaluating
 CODE_KINDS = ("shared", "exclusive")
 
 
-def compute_codes(model, dataset, batch_size, device, batchnorm="batch", max_pairs=0, num_workers=0):
+def compute_codes(model, dataset, batch_size, device, batchnorm="batch", max_pairs=0):
     """Means and log-variances of r^d(z^s|.) ("shared") and q(z^d|.) ("exclusive") for both domains
     of every pair (the first max_pairs when > 0), in dataset order, on the CPU."""
     if 0 < max_pairs < len(dataset):
         dataset = Subset(dataset, range(max_pairs))
     loader = DataLoader(dataset, batch_sampler=balanced_batches(len(dataset), batch_size),
-                        num_workers=num_workers, generator=torch.Generator())  # leaves the global RNG alone
+                        generator=torch.Generator())  # leaves the global RNG alone
     parts = {(kind, d): ([], []) for kind in CODE_KINDS for d in DOMAINS}
     names = []
     with evaluating(model, batchnorm):
