@@ -5,7 +5,7 @@ import contextlib
 import torch
 from torch import nn
 
-from models.networks import Decoder, ExclusiveEncoder, SharedEncoder, conv_stack, init_weights
+from models.networks import FEATURE_NORMS, Decoder, ExclusiveEncoder, SharedEncoder, init_weights
 
 DOMAINS = (0, 1)
 # Parameter groups, one Adam optimizer each (the seed's split).
@@ -15,7 +15,7 @@ GROUPS = ("exclusive", "shared", "decoders")
 class IIAE(nn.Module):
     def __init__(self, resolution, exclusive_dim=8, shared_dim=128, shared_hidden=256,
                  encoder_channels=(32, 64, 128, 256), decoder_channels=(512, 256, 128, 64),
-                 dropout=0.5, leaky_slope=0.02, logvar_clamp=9.21):
+                 dropout=0.5, leaky_slope=0.02, logvar_clamp=9.21, feature_norm="domain"):
         super().__init__()
         if resolution < 32 or resolution & (resolution - 1):
             raise ValueError(f"resolution must be a power of two >= 32, got {resolution}")
@@ -24,7 +24,7 @@ class IIAE(nn.Module):
         self.exclusive = nn.ModuleList(
             ExclusiveEncoder(resolution, encoder_channels, exclusive_dim, leaky_slope, logvar_clamp)
             for _ in DOMAINS)
-        self.features = conv_stack(encoder_channels, leaky_slope)
+        self.features = FEATURE_NORMS[feature_norm](encoder_channels, leaky_slope)
         self.single_shared = nn.ModuleList(
             SharedEncoder(resolution, feat, feat, shared_dim, shared_hidden, leaky_slope, logvar_clamp)
             for _ in DOMAINS)
@@ -41,7 +41,7 @@ class IIAE(nn.Module):
     def from_config(cls, resolution, model_cfg):
         return cls(resolution, model_cfg.exclusive_dim, model_cfg.shared_dim, model_cfg.shared_hidden,
                    model_cfg.encoder_channels, model_cfg.decoder_channels, model_cfg.dropout,
-                   model_cfg.leaky_slope, model_cfg.logvar_clamp)
+                   model_cfg.leaky_slope, model_cfg.logvar_clamp, model_cfg.feature_norm)
 
     def parameter_groups(self):
         """Parameters of each optimizer: exclusive encoders; F with R_x, R_y, Q; both decoders."""
@@ -55,7 +55,7 @@ class IIAE(nn.Module):
         """One training pass: the posterior parameters of every code and both reconstructions."""
         images = (x, y)
         exclusive = [self.exclusive[d](images[d]) for d in DOMAINS]
-        feats = [self.features(images[d]) for d in DOMAINS]
+        feats = [self.features(images[d], d) for d in DOMAINS]
         single = [self.single_shared[d](feats[d]) for d in DOMAINS]
         joint = self.joint_shared(*feats)
         z_shared = self.sample(*joint)
@@ -75,7 +75,7 @@ class IIAE(nn.Module):
 
     def shared_code(self, image, domain):
         """Mean and log-variance of r^d(z^s | image)."""
-        return self.single_shared[domain](self.features(image))
+        return self.single_shared[domain](self.features(image, domain))
 
     def decode(self, z_exclusive, z_shared, domain):
         return self.decoders[domain](z_exclusive, z_shared)

@@ -34,6 +34,38 @@ def conv_stack(channels, slope):
     return nn.Sequential(*layers)
 
 
+class SharedNormFeatures(nn.Sequential):
+    """F as in the seed: one conv stack whose BatchNorm layers serve both domains. Its running
+    averages mix two very different image distributions, so evaluation needs batch statistics."""
+
+    def __init__(self, channels, slope):
+        super().__init__(*conv_stack(channels, slope))
+
+    def forward(self, image, domain):
+        return super().forward(image)
+
+
+class DomainNormFeatures(nn.Module):
+    """F with its convolutions shared by both domains and BatchNorm statistics and affine parameters
+    per domain (domain-specific batch normalization): each domain's running averages describe its
+    own images, so evaluation mode gives the codes training saw, one image at a time."""
+
+    def __init__(self, channels, slope, domains=2):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(c_in, c, 4, 2, 1) for c_in, c in zip([3, *channels[:-1]], channels))
+        self.norms = nn.ModuleList(nn.ModuleList(nn.BatchNorm2d(c) for c in channels) for _ in range(domains))
+        self.act = nn.LeakyReLU(slope)
+
+    def forward(self, image, domain):
+        h = image
+        for conv, norm in zip(self.convs, self.norms[domain]):
+            h = self.act(norm(conv(h)))
+        return h
+
+
+FEATURE_NORMS = {"domain": DomainNormFeatures, "shared": SharedNormFeatures}
+
+
 class ExclusiveEncoder(nn.Module):
     """q(z^x|x) or q(z^y|y)."""
 

@@ -15,9 +15,44 @@ def test_shapes(resolution):
     assert out["joint_shared"][0].shape == (2, 128)
     assert [r.shape for r in out["recon"]] == [(2, 3, resolution, resolution)] * 2
     assert all(r.abs().max() <= 1 for r in out["recon"])  # tanh output, images live in [-1, 1]
-    assert model.features[-3].out_channels == 256
+    assert model.features(x, 1).shape == (2, 256, resolution // 16, resolution // 16)
     if resolution == 256:
-        assert sum(p.numel() for p in model.parameters()) == 84_271_238  # the seed network, 84.3 M
+        # The seed network, 84.3 M; per-domain BatchNorm in F adds one weight and bias per channel.
+        seed = IIAE(resolution, feature_norm="shared")
+        assert sum(p.numel() for p in seed.parameters()) == 84_271_238
+        assert sum(p.numel() for p in model.parameters()) == 84_271_238 + 2 * (32 + 64 + 128 + 256)
+
+
+def test_feature_norms():
+    """Per domain: convolutions shared, BatchNorm statistics separate. Shared: the seed's layer names."""
+    torch.manual_seed(0)
+    model = IIAE(32)
+    model(torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32) * 2 + 3)
+    norms = model.features.norms
+    assert not torch.allclose(norms[0][0].running_mean, norms[1][0].running_mean)
+    assert len(model.features.convs) == 4
+    seed = IIAE(32, feature_norm="shared")
+    assert {k for k in seed.state_dict() if k.startswith("features.")} >= {
+        "features.0.weight", "features.1.running_mean", "features.9.weight", "features.10.running_var"}
+
+
+@pytest.mark.parametrize("feature_norm", ["domain", "shared"])
+def test_evaluation_mode_does_not_depend_on_the_batch(feature_norm):
+    """An image's codes and translations alone equal those inside a batch of 100 others."""
+    torch.manual_seed(0)
+    model = IIAE(32, feature_norm=feature_norm)
+    for _ in range(2):
+        model(torch.rand(8, 3, 32, 32) * 2 - 1, torch.rand(8, 3, 32, 32) - 1)
+    x, y = torch.rand(100, 3, 32, 32) * 2 - 1, torch.rand(100, 3, 32, 32) - 1
+    with evaluating(model, "running"):
+        for d, image in ((0, x), (1, y)):
+            shared, exclusive = model.shared_code(image, d), model.exclusive_code(image, d)
+            alone_shared, alone_exclusive = model.shared_code(image[7:8], d), model.exclusive_code(image[7:8], d)
+            for batch, alone in zip((*shared, *exclusive), (*alone_shared, *alone_exclusive)):
+                assert torch.allclose(batch[7:8], alone, atol=1e-5)
+            translated = model.decode(exclusive[0].roll(1, 0), shared[0], 1 - d)
+            alone = model.decode(exclusive[0][6:7], alone_shared[0], 1 - d)
+            assert torch.allclose(translated[7:8], alone, atol=1e-5)
 
 
 def test_model_section_changes_the_network():

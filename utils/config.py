@@ -53,10 +53,16 @@ SCHEMA = dict(
                        "`batch_over_dataset` multiplies every KL term by batch_size / number of training pairs "
                        "(the seed's choice, with the pair count fixed); `none` uses the plain KL as the paper does.",
                        ("batch_over_dataset", "none")),
-        eval_batchnorm=Key("batch", "str",
-                           "BatchNorm statistics for codes, samples and results: `batch` uses each evaluated batch's "
-                           "own statistics, `running` the running averages (see README, Measurements).",
-                           ("batch", "running")),
+        feature_norm=Key("domain", "str",
+                         "BatchNorm in the shared feature extractor F: `domain` keeps statistics and affine "
+                         "parameters per domain (convolutions shared), so evaluation mode works one image at a "
+                         "time; `shared` is the seed's single BatchNorm for both domains (evaluate it with "
+                         "`eval_batchnorm: batch`).", ("domain", "shared")),
+        eval_batchnorm=Key("running", "str",
+                           "BatchNorm statistics for codes, samples and results: `running` the running averages "
+                           "(evaluation mode: an image's output does not depend on its batch), `batch` each "
+                           "evaluated batch's own statistics (what the seed does).",
+                           ("running", "batch")),
     ),
     data=dict(
         x_half=Key("left", "str", "`paired` dataset: which half of each side-by-side image is domain X.",
