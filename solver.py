@@ -13,6 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from dataloader.cache import attach_cache
 from dataloader.registry import build_dataset
 from dataloader.sampler import ResumableSampler, balanced_batches
+from metrics.fidelity import KNOWN_ANSWER_DATASETS, fidelity_report, format_fidelity
 from models.iiae import GROUPS, IIAE, evaluating
 from models.losses import LOSS_NAMES, iiae_loss, kl_annealing, kl_scale
 from models.translate import fixed_source_rows, translation_rows
@@ -285,11 +286,17 @@ class Solver:
         with self._unsynced_batchnorm():
             names, codes = compute_codes(self.model, dataset, self.cfg.test.batch_size, self.device,
                                          self.cfg.model.eval_batchnorm, max_pairs)
+            fidelity = None
+            if self.cfg.dataset in KNOWN_ANSWER_DATASETS:
+                fidelity = fidelity_report(self.model, dataset, self.cfg.test.batch_size, self.device,
+                                           self.cfg.model.eval_batchnorm, max_pairs)
+                for key in ("x2y_l1", "y2x_l1"):
+                    writer.add_scalar(f"translation/{key}", fidelity[key], self.iteration)
         report = retrieval_report(retrieval_inputs(codes))
         for key, value in report.items():
             if key != "num_pairs":
                 writer.add_scalar(f"retrieval/{key}", value, self.iteration)
-        return names, codes, report
+        return names, codes, report, fidelity
 
     @contextlib.contextmanager
     def _signals(self):
@@ -324,13 +331,18 @@ class Solver:
         started = time.monotonic()
         self._result_grids(test_set, results)
         writer = SummaryWriter(os.path.join(cfg.test.test_path, "logs"))
-        names, codes, report = self._evaluate(test_set, writer)
+        names, codes, report, fidelity = self._evaluate(test_set, writer)
         writer.close()
         save_features(os.path.join(results, "features.npz"), names, codes)
         report.update(iteration=it, eval_batchnorm=cfg.model.eval_batchnorm)
         with open(os.path.join(results, "retrieval.json"), "w") as f:
             json.dump(report, f, indent=2)
         print(format_report(report), flush=True)
+        if fidelity is not None:
+            fidelity.update(iteration=it, eval_batchnorm=cfg.model.eval_batchnorm)
+            with open(os.path.join(results, "translation.json"), "w") as f:
+                json.dump(fidelity, f, indent=2)
+            print(format_fidelity(fidelity), flush=True)
         print(f"test finished in {time.monotonic() - started:.1f} s", flush=True)
         return results
 

@@ -31,7 +31,7 @@ def test_steps_on_a_fixed_batch_lower_the_loss():
     assert losses[-1] < 0.7 * losses[0]
 
 
-def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path):
+def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path, capsys):
     config = write_config(training={"max_iters": 6, "sample_freq": 3, "model_save_freq": 3, "print_freq": 2})
     assert main.main([config, "--set", "training.eval_freq=6"]) == 0
     (run,) = run_dirs(tmp_path / "runs")
@@ -47,7 +47,8 @@ def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path):
     for name in LOSS_NAMES:
         assert f"loss/{name}" in tags
         assert [e.step for e in events.Scalars(f"loss/{name}")] == [2, 4, 6]
-    assert {"train/lr", "train/kl_anneal", "retrieval/shared_x2y_top1"} <= set(tags)
+    assert {"train/lr", "train/kl_anneal", "retrieval/shared_x2y_top1", "translation/x2y_l1",
+            "translation/y2x_l1"} <= set(tags)
     assert "samples/X2Y" in events.Tags()["images"]
 
     assert main.main([config, "--set", "train=0", "--set", f"test.test_path={run}",
@@ -61,6 +62,10 @@ def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path):
     features = __import__("numpy").load(os.path.join(results, "features.npz"))
     assert list(features["names"]) == [f"{i:05d}.png" for i in range(1, 7)]
     assert features["shared_x_mean"].shape == (6, 128) and features["exclusive_y_logvar"].shape == (6, 8)
+    fidelity = json.load(open(os.path.join(results, "translation.json")))
+    assert fidelity["num_pairs"] == 6 and fidelity["eval_batchnorm"] == "running"
+    assert 0 < fidelity["x2y_copy_reference_l1"] < fidelity["x2y_copy_source_l1"] < 1
+    assert "translation L1 to the known answer" in capsys.readouterr().out
 
     # A second test run keeps the first one's results.
     assert main.main([config, "--set", "train=0", "--set", f"test.test_path={run}",
