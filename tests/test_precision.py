@@ -31,6 +31,6 @@ def test_a_few_steps_give_finite_losses(tiny_data, tmp_path, precision, channels
     assert all(math.isfinite(v) for losses in record["losses"] for v in losses.values())
     assert record["recon_dtype"] == [DTYPES[precision]] * STEPS
     assert record["input_channels_last"] == [channels_last] * STEPS
-    first_conv = solver.model.features[0].weight
+    first_conv = solver.model.features.convs[0].weight
     assert first_conv.is_contiguous(memory_format=torch.channels_last) == channels_last
     assert solver.scaler.is_enabled() == (precision == "fp16")
