@@ -1,4 +1,4 @@
-"""Command line: `python main.py CONFIG [--set key=value ...] [--resume RUN_DIR]`.
+"""Command line: `python main.py CONFIG [--set key=value ...] [--resume RUN_DIR | --test RUN_DIR]`.
 
 Reads the JSON config, hands it to a Solver, and runs training ("train": 1) or testing ("train": 0).
 Under `torchrun --nproc_per_node=N main.py CONFIG` each process trains on its own device.
@@ -13,14 +13,19 @@ from utils.errors import UserError
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Train or test IIAE from a JSON config.")
-    parser.add_argument("config", nargs="?", help="JSON config file (default with --resume: RUN_DIR/config.json)")
+    parser.add_argument("config", nargs="?",
+                        help="JSON config file (default with --resume or --test: RUN_DIR/config.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set training.max_iters=200 (repeatable)")
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue RUN_DIR from its newest good checkpoint")
+    parser.add_argument("--test", metavar="RUN_DIR",
+                        help="test RUN_DIR's newest good checkpoint (another: --set test.test_iters=N)")
     args = parser.parse_args(argv)
-    if args.config is None and args.resume is None:
-        parser.error("a config file is required (or --resume RUN_DIR)")
+    if args.resume and args.test:
+        parser.error("--resume and --test exclude each other")
+    if args.config is None and args.resume is None and args.test is None:
+        parser.error("a config file is required (or --resume RUN_DIR, or --test RUN_DIR)")
     return args
 
 
@@ -35,9 +40,12 @@ def one_line(error):
 def run(argv):
     args = parse_args(argv)
     overrides = list(args.overrides)
-    config_path = args.config or os.path.join(args.resume, "config.json")
+    config_path = args.config or os.path.join(args.resume or args.test, "config.json")
     if args.resume:
         overrides += ["training.resume_iters=latest", f"training.restored_model_path={args.resume}", "train=1"]
+    if args.test:
+        # A --set may pick another checkpoint; the mode and the run come from --test.
+        overrides = ["test.test_iters=latest", *overrides, "train=0", f"test.test_path={args.test}"]
     cfg = load_config(config_path, overrides)
 
     # Imported after the config is known good, so a typo is reported before torch loads.
