@@ -30,10 +30,14 @@ def create_run_dir(cfg, resume_dir=None, iteration=0):
     return run_dir
 
 
-def fresh_subdir(run_dir, name):
+def fresh_name(run_dir, name):
     """run_dir/name if it is missing or empty, else run_dir/name_2, _3, ...: earlier results stay."""
     path = os.path.join(run_dir, name)
-    if os.path.isdir(path) and os.listdir(path):
-        path = _unique(path)
+    return _unique(path) if os.path.isdir(path) and os.listdir(path) else path
+
+
+def fresh_subdir(run_dir, name):
+    """fresh_name(run_dir, name), created."""
+    path = fresh_name(run_dir, name)
     os.makedirs(path, exist_ok=True)
     return path
