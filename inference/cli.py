@@ -1,0 +1,86 @@
+"""What translate.py, encode.py and export.py share: their common options, one-line errors, and
+outputs that appear only when complete."""
+import argparse
+import os
+import shutil
+import sys
+
+from inference.images import FITS
+from inference.model import inference_device, load_model
+from utils.errors import UserError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose mistakes are a UserError, so they print as one `error:` line like every other."""
+
+    def error(self, message):
+        raise UserError(message)
+
+
+def at_least(minimum):
+    """An argparse type: an integer >= minimum."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _iteration(text):
+    if text == "latest":
+        return text
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an iteration number or latest, got '{text}'")
+    return int(text)
+
+
+def add_model_arguments(parser, images=True):
+    parser.add_argument("model", metavar="MODEL",
+                        help="a run directory, a checkpoint file or a weights file written by export.py")
+    parser.add_argument("--checkpoint", metavar="ITER|latest", type=_iteration,
+                        help="a run directory's checkpoint to use (default: latest, the newest that loads)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    if images:
+        parser.add_argument("--fit", choices=FITS, default="crop",
+                            help="how an image that is not R x R becomes one: crop (default) the centre "
+                                 "square, stretch the whole image, or pad the short side by repeating "
+                                 "the border")
+        parser.add_argument("--batch-size", type=at_least(1), default=16,
+                            help="images per network call (default 16)")
+
+
+def model_from(args):
+    return load_model(args.model, args.checkpoint, inference_device(args.device))
+
+
+def staged_folder(final, write):
+    """Call write(folder) on a temporary sibling of `final`, then rename it to `final` (which must be
+    missing or empty), so an error or an interruption leaves nothing half-written under that name."""
+    parent, name = os.path.split(os.path.abspath(final))
+    staging = os.path.join(parent, f".{name}.partial-{os.getpid()}")
+    os.makedirs(staging)
+    try:
+        write(staging)
+        if os.path.isdir(final):
+            os.rmdir(final)  # empty (checked by the caller); rename cannot replace it on every system
+        os.rename(staging, final)
+    finally:
+        if os.path.isdir(staging):
+            shutil.rmtree(staging)
+
+
+def run_command(run, argv):
+    """run(argv); a UserError prints as one `error:` line. Returns the exit status."""
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
