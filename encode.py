@@ -1,0 +1,114 @@
+"""Codes of your own images, and cross-domain search by the shared code.
+
+    python encode.py MODEL SOURCE... --domain {x,y} --out codes.npz
+    python encode.py MODEL QUERY... --domain {x,y} --search GALLERY... [--top-k K] --out matches.json|.csv
+
+The first writes, per image, its path (`names`) and the means and log-variances of its shared and
+exclusive codes (`shared_<x|y>_mean`, `shared_<x|y>_logvar`, `exclusive_<x|y>_*`, the keys of test
+mode's features.npz). The second ranks a gallery of the other domain (images, folders, or a codes
+.npz of that domain from the first form or test mode) by the L2 distance of shared-code means to
+each query's, and writes the K nearest per query.
+"""
+import csv
+import io
+import json
+import os
+import sys
+import zipfile
+
+import numpy as np
+import torch
+
+from inference.cli import Parser, add_model_arguments, at_least, model_from, run_command
+from inference.codes import CODE_KINDS, encode, nearest
+from inference.images import image_paths, read_images
+from utils.checkpoint import _write_atomic
+from utils.errors import UserError
+from utils.evaluation import save_features
+
+
+def parse_args(argv):
+    parser = Parser(description="Encode images with a trained IIAE, or search a gallery of the other domain.")
+    add_model_arguments(parser)
+    parser.add_argument("sources", nargs="+", metavar="SOURCE", help="images or folders of images")
+    parser.add_argument("--domain", required=True, choices=("x", "y"), help="the domain of the SOURCE images")
+    parser.add_argument("--search", nargs="+", metavar="GALLERY",
+                        help="images or folders of the other domain, or one codes .npz of it: find each "
+                             "source's nearest by shared code")
+    parser.add_argument("--top-k", type=at_least(1), metavar="K", help="with --search: matches per query (default 5)")
+    parser.add_argument("--out", required=True,
+                        help="codes .npz, or with --search the matches as .json or .csv (replaced if it exists)")
+    args = parser.parse_args(argv)
+    if args.search is None:
+        if args.top_k is not None:
+            raise UserError("--top-k applies to --search")
+        if not args.out.endswith(".npz"):
+            raise UserError(f"--out {args.out}: codes are written as .npz")
+    elif os.path.splitext(args.out)[1] not in (".json", ".csv"):
+        raise UserError(f"--out {args.out}: matches are written as .json or .csv")
+    return args
+
+
+def gallery_codes(args, loaded, domain):
+    """(names, shared-code means) of the gallery of `domain`."""
+    if len(args.search) == 1 and args.search[0].endswith(".npz"):
+        path, key = args.search[0], f"shared_{'xy'[domain]}_mean"
+        try:
+            with np.load(path) as codes:
+                names, means = list(codes["names"]), torch.from_numpy(codes[key])
+        except KeyError:
+            raise UserError(f"--search {path} holds no 'names' and '{key}': not codes of domain "
+                            f"{'XY'[domain]}") from None
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise UserError(f"--search {path}: cannot read it as codes: {e}") from None
+        dim = loaded.model_config["shared_dim"]
+        if means.dim() != 2 or means.shape[1] != dim:
+            raise UserError(f"--search {path}: its codes have shape {list(means.shape)}, this model's "
+                            f"shared code has {dim} dimensions")
+        return names, means
+    paths = image_paths(args.search, "--search")
+    return paths, encode(loaded.model, read_images(paths, loaded.resolution, args.fit), domain, "shared",
+                         args.batch_size)[0]
+
+
+def matches_text(out, queries, gallery, indices, distances):
+    """The k matches per query as JSON ([{query, matches: [{name, distance}]}]) or CSV (query, rank, match,
+    distance), by out's extension."""
+    rows = [(q, [(gallery[j], d) for j, d in zip(idx.tolist(), dist.tolist())])
+            for q, idx, dist in zip(queries, indices, distances)]
+    if out.endswith(".json"):
+        return json.dumps([{"query": q, "matches": [{"name": n, "distance": d} for n, d in m]} for q, m in rows],
+                          indent=2)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["query", "rank", "match", "distance"])
+    for q, m in rows:
+        writer.writerows([q, rank, n, d] for rank, (n, d) in enumerate(m, 1))
+    return text.getvalue()
+
+
+def run(argv):
+    args = parse_args(argv)
+    loaded = model_from(args)
+    domain = "xy".index(args.domain)
+    paths = image_paths(args.sources, "SOURCE")
+    images = read_images(paths, loaded.resolution, args.fit)
+    if args.search is None:
+        codes = {(kind, domain): encode(loaded.model, images, domain, kind, args.batch_size) for kind in CODE_KINDS}
+        _write_atomic(args.out, lambda f: save_features(f, paths, codes))
+        print(f"encoded {len(paths)} images of {args.domain.upper()} with {loaded.path}: {args.out}", flush=True)
+        return
+    names, gallery = gallery_codes(args, loaded, 1 - domain)
+    queries = encode(loaded.model, images, domain, "shared", args.batch_size)[0]
+    indices, distances = nearest(queries, gallery, min(args.top_k or 5, len(names)))
+    text = matches_text(args.out, paths, names, indices, distances)
+    _write_atomic(args.out, lambda f: f.write(text.encode()))
+    print(f"searched {len(names)} images of {'XY'[1 - domain]} for {len(paths)} queries: {args.out}", flush=True)
+
+
+def main(argv=None):
+    return run_command(run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

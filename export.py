@@ -1,0 +1,37 @@
+"""Export a small inference file: the networks' weights, the resolution and the model section of the
+config, without the optimizer state of a checkpoint. translate.py and encode.py accept it as MODEL;
+it loads with torch.load(weights_only=True).
+
+    python export.py MODEL [--checkpoint ITER|latest] [--out FILE]
+
+The default FILE is `<iter>-weights.pt` beside the checkpoint (`RUN_DIR/models/`).
+"""
+import os
+import sys
+
+from inference.cli import Parser, add_model_arguments, model_from, run_command
+from inference.model import save_weights
+from utils.errors import UserError
+
+
+def run(argv):
+    parser = Parser(description="Write a trained IIAE's weights file (no optimizer state).")
+    add_model_arguments(parser, images=False)
+    parser.add_argument("--out", metavar="FILE", help="default: <iter>-weights.pt beside the checkpoint")
+    args = parser.parse_args(argv)
+    loaded = model_from(args)
+    out = args.out or os.path.join(os.path.dirname(loaded.path), f"{loaded.iteration}-weights.pt")
+    if os.path.abspath(out) == os.path.abspath(loaded.path):
+        raise UserError(f"--out {out} is the file being read; name another")
+    save_weights(loaded, out)
+    mib = lambda path: os.path.getsize(path) / 2 ** 20
+    print(f"wrote {out}: {mib(out):.1f} MiB ({loaded.path}: {mib(loaded.path):.1f} MiB)", flush=True)
+    return out
+
+
+def main(argv=None):
+    return run_command(run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
