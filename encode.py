@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from inference.cli import Parser, add_model_arguments, at_least, model_from, run_command
-from inference.codes import CODE_KINDS, encode, nearest
+from inference.codes import encode, nearest
 from inference.images import image_paths, read_images
 from utils.checkpoint import _write_atomic
 from utils.errors import UserError
-from utils.evaluation import save_features
+from utils.evaluation import CODE_KINDS, save_features
 
 
 def parse_args(argv):
@@ -36,7 +36,7 @@ def parse_args(argv):
                         help="images or folders of the other domain, or one codes .npz of it: find each "
                              "source's nearest by shared code")
     parser.add_argument("--top-k", type=at_least(1), metavar="K", help="with --search: matches per query (default 5)")
-    parser.add_argument("--out", required=True,
+    parser.add_argument("--out", required=True, metavar="FILE",
                         help="codes .npz, or with --search the matches as .json or .csv (replaced if it exists)")
     args = parser.parse_args(argv)
     if args.search is None:

@@ -9,8 +9,8 @@ The default FILE is `<iter>-weights.pt` beside the checkpoint (`RUN_DIR/models/`
 import os
 import sys
 
-from inference.cli import Parser, add_model_arguments, model_from, run_command
-from inference.model import save_weights
+from inference.cli import Parser, add_model_arguments, run_command
+from inference.model import load_model, save_weights
 from utils.errors import UserError
 
 
@@ -19,7 +19,7 @@ def run(argv):
     add_model_arguments(parser, images=False)
     parser.add_argument("--out", metavar="FILE", help="default: <iter>-weights.pt beside the checkpoint")
     args = parser.parse_args(argv)
-    loaded = model_from(args)
+    loaded = load_model(args.model, args.checkpoint)
     out = args.out or os.path.join(os.path.dirname(loaded.path), f"{loaded.iteration}-weights.pt")
     if os.path.abspath(out) == os.path.abspath(loaded.path):
         raise UserError(f"--out {out} is the file being read; name another")

@@ -39,17 +39,18 @@ def _iteration(text):
 
 
 def add_model_arguments(parser, images=True):
+    """MODEL and --checkpoint; with images, also how they are read and computed."""
     parser.add_argument("model", metavar="MODEL",
                         help="a run directory, a checkpoint file or a weights file written by export.py")
     parser.add_argument("--checkpoint", metavar="ITER|latest", type=_iteration,
                         help="a run directory's checkpoint to use (default: latest, the newest that loads)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     if images:
+        parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
         parser.add_argument("--fit", choices=FITS, default="crop",
                             help="how an image that is not R x R becomes one: crop (default) the centre "
                                  "square, stretch the whole image, or pad the short side by repeating "
                                  "the border")
-        parser.add_argument("--batch-size", type=at_least(1), default=16,
+        parser.add_argument("--batch-size", type=at_least(1), default=16, metavar="N",
                             help="images per network call (default 16)")
 
 

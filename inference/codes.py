@@ -8,8 +8,6 @@ import torch
 
 from dataloader.base import to_model_range
 
-CODE_KINDS = ("shared", "exclusive")
-
 
 def _device(model):
     return next(model.parameters()).device

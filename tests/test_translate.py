@@ -141,6 +141,10 @@ def test_images_of_any_mode_and_size_become_rgb_at_the_resolution(tmp_path):
     grey16 = np.full((8, 8), 65535, np.uint16)
     Image.fromarray(grey16).save(tmp_path / "grey16.png")
     Image.fromarray(np.full((8, 8), 7, np.uint8)).save(tmp_path / "grey.jpg")
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
+    palette = Image.new("P", (8, 8), 1)
+    palette.putpalette([0, 0, 0, 0, 0, 255])
+    palette.save(tmp_path / "palette.png", transparency=1)
     for fit in ("crop", "stretch", "pad"):
         image = read_image(str(tmp_path / "rgba.png"), 16, fit)
         assert image.shape == (3, 16, 16) and image.dtype == torch.uint8
@@ -153,6 +157,9 @@ def test_images_of_any_mode_and_size_become_rgb_at_the_resolution(tmp_path):
     assert cropped[:, 8, 1].tolist() == [255, 0, 0] and cropped[:, 8, -2].tolist() == [255, 255, 255]
     assert read_image(str(tmp_path / "grey16.png"), 16).unique().tolist() == [255]
     assert read_image(str(tmp_path / "grey.jpg"), 16).shape == (3, 16, 16)
+    red = read_image(str(tmp_path / "cmyk.jpg"), 16).float().mean(dim=(1, 2))
+    assert red[0] > 200 and red[1:].max() < 50
+    assert read_image(str(tmp_path / "palette.png"), 16).unique().tolist() == [255]  # transparent blue on white
 
 
 # ---- errors: one line, non-zero exit, nothing written ----------------------------------------------
