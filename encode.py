@@ -19,10 +19,9 @@ import zipfile
 import numpy as np
 import torch
 
-from inference.cli import Parser, add_model_arguments, at_least, model_from, run_command
+from inference.cli import Parser, add_model_arguments, at_least, model_from, run_command, write_file
 from inference.codes import encode, nearest
 from inference.images import image_paths, read_images
-from utils.checkpoint import _write_atomic
 from utils.errors import UserError
 from utils.evaluation import CODE_KINDS, save_features
 
@@ -95,14 +94,14 @@ def run(argv):
     images = read_images(paths, loaded.resolution, args.fit)
     if args.search is None:
         codes = {(kind, domain): encode(loaded.model, images, domain, kind, args.batch_size) for kind in CODE_KINDS}
-        _write_atomic(args.out, lambda f: save_features(f, paths, codes))
+        write_file(args.out, lambda f: save_features(f, paths, codes))
         print(f"encoded {len(paths)} images of {args.domain.upper()} with {loaded.path}: {args.out}", flush=True)
         return
     names, gallery = gallery_codes(args, loaded, 1 - domain)
     queries = encode(loaded.model, images, domain, "shared", args.batch_size)[0]
     indices, distances = nearest(queries, gallery, min(args.top_k or 5, len(names)))
     text = matches_text(args.out, paths, names, indices, distances)
-    _write_atomic(args.out, lambda f: f.write(text.encode()))
+    write_file(args.out, lambda f: f.write(text.encode()))
     print(f"searched {len(names)} images of {'XY'[1 - domain]} for {len(paths)} queries: {args.out}", flush=True)
 
 

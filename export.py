@@ -9,8 +9,10 @@ The default FILE is `<iter>-weights.pt` beside the checkpoint (`RUN_DIR/models/`
 import os
 import sys
 
-from inference.cli import Parser, add_model_arguments, run_command
-from inference.model import load_model, save_weights
+import torch
+
+from inference.cli import Parser, add_model_arguments, run_command, write_file
+from inference.model import load_model, weights_state
 from utils.errors import UserError
 
 
@@ -23,7 +25,7 @@ def run(argv):
     out = args.out or os.path.join(os.path.dirname(loaded.path), f"{loaded.iteration}-weights.pt")
     if os.path.abspath(out) == os.path.abspath(loaded.path):
         raise UserError(f"--out {out} is the file being read; name another")
-    save_weights(loaded, out)
+    write_file(out, lambda f: torch.save(weights_state(loaded), f))
     mib = lambda path: os.path.getsize(path) / 2 ** 20
     print(f"wrote {out}: {mib(out):.1f} MiB ({loaded.path}: {mib(loaded.path):.1f} MiB)", flush=True)
     return out

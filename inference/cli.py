@@ -7,6 +7,7 @@ import sys
 
 from inference.images import FITS
 from inference.model import inference_device, load_model
+from utils.checkpoint import _write_atomic
 from utils.errors import UserError
 
 
@@ -72,6 +73,12 @@ def staged_folder(final, write):
     finally:
         if os.path.isdir(staging):
             shutil.rmtree(staging)
+
+
+def write_file(path, write):
+    """write(binary file) into path atomically, its folder created: a failed write keeps what was there."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    _write_atomic(path, write)
 
 
 def run_command(run, argv):

@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 
 from models.iiae import IIAE
-from utils.checkpoint import _write_atomic, find_checkpoint, load_checkpoint, load_model_state
+from utils.checkpoint import find_checkpoint, load_checkpoint, load_model_state
 from utils.config import build_config, load_config
 from utils.distributed import pick_device
 from utils.errors import UserError
@@ -95,10 +95,8 @@ def load_model(source, checkpoint=None, device="cpu"):
                   source if os.path.isdir(source) else None)
 
 
-def save_weights(loaded, path):
-    """Write loaded's weights file atomically: what inference needs, no optimizer state."""
-    state = {"format": WEIGHTS_FORMAT, "iteration": loaded.iteration, "resolution": loaded.resolution,
-             "model_config": loaded.model_config,
-             "model": {name: t.detach().cpu() for name, t in loaded.model.state_dict().items()}}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    _write_atomic(path, lambda f: torch.save(state, f))
+def weights_state(loaded):
+    """The content of loaded's weights file: what inference needs, no optimizer state."""
+    return {"format": WEIGHTS_FORMAT, "iteration": loaded.iteration, "resolution": loaded.resolution,
+            "model_config": loaded.model_config,
+            "model": {name: t.detach().cpu() for name, t in loaded.model.state_dict().items()}}

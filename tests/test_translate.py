@@ -269,7 +269,7 @@ def test_weights_file_translates_like_the_run(run, images, tmp_path, capsys):
 
 # ---- encode.py -----------------------------------------------------------------------------------
 def test_encode_writes_every_code_of_every_image(run, images, tmp_path):
-    out = tmp_path / "codes.npz"
+    out = tmp_path / "new" / "codes.npz"  # its folder is created
     assert encode.main([run, str(images / "xs"), str(images / "refs" / "big.png"), "--domain", "x",
                         "--out", str(out)]) == 0
     codes = np.load(out)
