@@ -263,6 +263,11 @@ def test_weights_file_translates_like_the_run(run, images, tmp_path, capsys):
     os.remove(os.path.join(run, "models", "2-weights.pt"))
     capsys.readouterr()
     fails(export, [weights, "--out", weights], capsys, "is the file being read")
+    # A model meant to be evaluated with batch statistics says that one image at a time may be worse.
+    state["model_config"]["eval_batchnorm"] = "batch"
+    torch.save(state, tmp_path / "batch.pt")
+    assert translate.main([str(tmp_path / "batch.pt"), *common, "--out", str(tmp_path / "b")]) == 0
+    assert "warning: " in capsys.readouterr().err
     (tmp_path / "junk.pt").write_bytes(b"junk")
     fails(translate, [tmp_path / "junk.pt", images / "xs", "--to", "y"], capsys, "cannot load checkpoint")
 
