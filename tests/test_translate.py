@@ -185,6 +185,12 @@ def test_folder_without_images(run, tmp_path, capsys, unchanged):
     fails(translate, [run, tmp_path / "nothing", "--to", "y"], capsys, f"SOURCE: no such file or folder: {tmp_path / 'nothing'}")
 
 
+def test_sources_whose_outputs_would_share_a_name(run, images, tmp_path, capsys, unchanged):
+    Image.open(images / "xs" / "grey.png").save(tmp_path / "grey.jpg")
+    fails(translate, [run, images / "xs", tmp_path / "grey.jpg", "--to", "y"], capsys,
+          f"SOURCE: {images / 'xs' / 'grey.png'} and {tmp_path / 'grey.jpg'} would both name their outputs 'grey'")
+
+
 @pytest.mark.parametrize("change,message", [
     ({"resolution": 64}, "was saved at resolution 32 but"),
     ({"model": {"shared_dim": 16}}, "saved for another network shape"),
