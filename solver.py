@@ -14,7 +14,7 @@ from dataloader.cache import attach_cache
 from dataloader.registry import build_dataset
 from dataloader.sampler import ResumableSampler, balanced_batches
 from metrics.fidelity import KNOWN_ANSWER_DATASETS, fidelity_report, format_fidelity
-from models.iiae import GROUPS, IIAE, evaluating
+from models.iiae import GROUPS, IIAE, check_feature_norm, evaluating
 from models.losses import LOSS_NAMES, iiae_loss, kl_annealing, kl_scale
 from models.translate import fixed_source_rows, translation_rows
 from utils import checkpoint as ckpt
@@ -132,6 +132,7 @@ class Solver:
         saved = state.get("resolution")
         hint = (f"saved at resolution {saved}; this config has {self.cfg.resolution}"
                 if saved != self.cfg.resolution else "check the model section")
+        check_feature_norm(state["model"], self.cfg.model.feature_norm, path)
         ckpt.load_model_state(self.model, state["model"], path, hint)
         self.iteration = int(state.get("iteration", 0))
         if not full:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from models.networks import FEATURE_NORMS, Decoder, ExclusiveEncoder, SharedEncoder, init_weights
+from utils.errors import UserError
 
 DOMAINS = (0, 1)
 # Parameter groups, one Adam optimizer each (the seed's split).
@@ -79,6 +80,17 @@ class IIAE(nn.Module):
 
     def decode(self, z_exclusive, z_shared, domain):
         return self.decoders[domain](z_exclusive, z_shared)
+
+
+def check_feature_norm(state_dict, feature_norm, path):
+    """A one-line error, before the parameter-by-parameter comparison, when a checkpoint's F was built
+    with the other `model.feature_norm` (runs made before per-domain BatchNorm use the seed's)."""
+    saved = ("shared" if "features.0.weight" in state_dict
+             else "domain" if "features.convs.0.weight" in state_dict else feature_norm)
+    if saved != feature_norm:
+        raise UserError(f"checkpoint {path} was trained with model.feature_norm \"{saved}\" but the config has "
+                        f"\"{feature_norm}\": set \"feature_norm\": \"{saved}\" in the model section of the run's "
+                        f"config.json (or --set model.feature_norm={saved})")
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from models.iiae import IIAE, evaluating
+from models.iiae import IIAE, check_feature_norm, evaluating
+from utils.errors import UserError
 
 
 @pytest.mark.parametrize("resolution", [32, 64, 256])
@@ -79,3 +80,11 @@ def test_batch_statistics_leave_running_buffers_alone():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert not torch.allclose(batch_codes, running_codes)
     assert model.training
+
+
+def test_a_checkpoint_of_the_other_feature_norm_is_named():
+    seed_state = IIAE(32, feature_norm="shared").state_dict()
+    check_feature_norm(seed_state, "shared", "old.pt")
+    check_feature_norm(IIAE(32).state_dict(), "domain", "new.pt")
+    with pytest.raises(UserError, match='trained with model.feature_norm "shared".*feature_norm=shared'):
+        check_feature_norm(seed_state, "domain", "old.pt")
