@@ -114,7 +114,7 @@ class Decoder(nn.Module):
 
 
 def init_weights(module):
-    """The seed's init: Kaiming-normal Conv/Linear weights, zero biases, BatchNorm weight 1 bias 0."""
+    """The seed's init (model.init "kaiming_normal"): Kaiming-normal Conv/Linear weights, zero biases, BatchNorm weight 1 bias 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.kaiming_normal_(module.weight)
         if module.bias is not None:

@@ -88,3 +88,14 @@ def test_a_checkpoint_of_the_other_feature_norm_is_named():
     check_feature_norm(IIAE(32).state_dict(), "domain", "new.pt")
     with pytest.raises(UserError, match='trained with model.feature_norm "shared".*feature_norm=shared'):
         check_feature_norm(seed_state, "domain", "old.pt")
+
+
+def test_init_choices():
+    """pytorch: PyTorch's default (weight variance 1/(3 fan_in)); kaiming_normal: the seed's (2/fan_in)."""
+    torch.manual_seed(0)
+    default, seed = IIAE(64), IIAE(64, init="kaiming_normal")
+    weight, seed_weight = default.decoders[0].seed[0].weight, seed.decoders[0].seed[0].weight
+    fan_in = weight.shape[1]
+    assert weight.std().item() == pytest.approx((1 / (3 * fan_in)) ** 0.5, rel=0.05)
+    assert seed_weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
+    assert torch.all(seed.decoders[0].seed[0].bias == 0) and not torch.all(default.decoders[0].seed[0].bias == 0)

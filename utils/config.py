@@ -58,6 +58,10 @@ SCHEMA = dict(
                          "parameters per domain (convolutions shared), so evaluation mode works one image at a "
                          "time; `shared` is the seed's single BatchNorm for both domains (evaluate it with "
                          "`eval_batchnorm: batch`).", ("domain", "shared")),
+        init=Key("pytorch", "str",
+                 "Initial weights: `pytorch` is PyTorch's default layer initialisation; `kaiming_normal` the seed's "
+                 "(Kaiming-normal Conv/Linear weights, zero biases), which starts disentangling much later "
+                 "(README, Measurements).", ("pytorch", "kaiming_normal")),
         eval_batchnorm=Key("running", "str",
                            "BatchNorm statistics for codes, samples and results: `running` the running averages "
                            "(evaluation mode: an image's output does not depend on its batch), `batch` each "
