@@ -11,12 +11,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def seed_readme_config():
-    """The sample config printed in the seed README, exactly as printed (it carries a trailing comma
-    comment-free JSON with spaces before colons)."""
-    with open(os.path.join(ROOT, "..", "shared", "SEED-README.md"), encoding="utf-8") as f:
-        text = f.read()
-    block = re.search(r"```\n(\{\n    \"id\".*?\n\})\n```", text, re.S)
-    return json.loads(block.group(1))
+    """The sample config printed in the seed README, copied byte for byte into a fixture (it has a space
+    before some colons and trailing spaces)."""
+    with open(os.path.join(ROOT, "tests", "fixtures", "seed_sample_config.json"), encoding="utf-8") as f:
+        return json.load(f)
 
 
 SEED_SAMPLE = {
@@ -31,8 +29,7 @@ SEED_SAMPLE = {
 
 
 def test_seed_sample_config_loads_unchanged():
-    sample = seed_readme_config() if os.path.exists(os.path.join(ROOT, "..", "shared", "SEED-README.md")) \
-        else SEED_SAMPLE
+    sample = seed_readme_config()
     assert sample == SEED_SAMPLE
     cfg = build_config(sample)
     assert cfg.model.name == "IIAE"

@@ -105,12 +105,12 @@ class _Exploit:
         return (os.system, ("touch pwned",))
 
 
-def test_malicious_checkpoint_is_refused(write_config, tmp_path, capsys):
+def test_malicious_checkpoint_is_refused(write_config, tmp_path, capsys, monkeypatch):
     run = tmp_path / "evil_run"
     (run / "models").mkdir(parents=True)
     torch.save({"model": _Exploit()}, run / "models" / "5-checkpoint.pt")
     config = write_config(train=0, test={"test_path": str(run), "test_iters": 5})
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert main.main([config]) == 2
     assert "cannot load checkpoint" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "pwned")

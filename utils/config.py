@@ -27,8 +27,9 @@ class Key:
 
 SCHEMA = dict(
     id=Key("IIAE", "str", "Run name; the run directory is `<output_root>/<YYYY-MM-DD_HH-MM>_<id>`."),
-    dataset=Key(REQUIRED, "str", "Dataset name from the registry in `dataloader/`: `MNIST-CDCB`, `Cars`, `AFHQ`, "
-                "`paired` (side-by-side A|B images such as Facades or Maps)."),
+    dataset=Key(REQUIRED, "str", "Dataset name from the registry in `dataloader/`: `MNIST-CDCB`, `MNIST-CDCB-demo` "
+                "(generated offline on first use), `Cars`, `AFHQ`, `paired` (side-by-side A|B images such as "
+                "Facades or Maps)."),
     path_to_data=Key(REQUIRED, "str", "Dataset root (relative paths are taken from the working directory)."),
     train=Key(1, "int", "1 trains, 0 tests the checkpoint named in `test`.", (0, 1)),
     resolution=Key(256, "int", "Image side in pixels; a power of two from 32 to 512.",
@@ -258,8 +259,6 @@ def build_config(raw, overrides=()):
         parts, value = parse_override(text)
         node = raw
         for part in parts[:-1]:
-            if isinstance(node.get(part), str) and part == "model":
-                node[part] = {"name": node[part]}
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     cfg = _check(raw, SCHEMA, "")
