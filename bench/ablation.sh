@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Which of the demo's departures from the seed makes the shared code disentangle (DESIGN.md section 8):
+# Which of the demo's departures from the seed makes the shared code disentangle (README, Measurements):
 # the learning rate / Adam beta1, the KL scaling, or BatchNorm statistics at evaluation. Trains the
 # demo configuration under each optimizer/KL setting and measures every checkpoint with both
 # BatchNorm modes (bench/quality.py). Iteration counts, not seconds, are what compare with a CPU run.

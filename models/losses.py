@@ -1,4 +1,5 @@
-"""The IIAE objective (DESIGN.md section 2) as pure functions of tensors and numbers."""
+"""The IIAE objective (the paper's bound with the seed's loss weights, KL annealing and KL scaling) as
+pure functions of tensors and numbers."""
 import math
 
 import torch

@@ -1,5 +1,6 @@
-"""Translation grids at test time (DESIGN.md section 3), from posterior means. A grid is a list of
-rows, each a batch of images; src_domain 0 gives the X2Y grids, 1 the Y2X grids."""
+"""Translation grids (the sample and result grids in the README's run-directory table), from posterior
+means. A grid is a list of rows, each a batch of images; src_domain 0 gives the X2Y grids, 1 the Y2X
+grids."""
 import torch
 
 
