@@ -1,5 +1,6 @@
-"""What every dataset shares: reading images, resizing, scaling to [-1, 1], augmentation,
-and the optional uint8 cache.
+"""What every dataset shares: the two ways to list pairs (halves of side-by-side images, X and Y
+folders paired by file name), reading images, resizing, scaling to [-1, 1], augmentation, and
+the optional uint8 cache.
 
 A dataset module only lists its files: `ImageRef`s for X and Y and a name per item.
 Items are `(x, y, name)` with x, y float tensors of shape 3 x R x R in [-1, 1].
@@ -38,6 +39,31 @@ def list_images(folder):
     if not names:
         raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in data folder: {folder}")
     return names
+
+
+OTHER_HALF = {"left": "right", "right": "left"}
+
+
+def side_by_side(folder, x_half):
+    """(x_refs, y_refs, names): the `x_half` of each image in `folder` is X, the other half Y."""
+    names = list_images(folder)
+    x_refs, y_refs = ([ImageRef(os.path.join(folder, n), half) for n in names]
+                      for half in (x_half, OTHER_HALF[x_half]))
+    return x_refs, y_refs, names
+
+
+def pair_by_name(x_dir, y_dir):
+    """(x_refs, y_refs, names) of the files present under the same name in both folders. Listing order
+    is never trusted, and a file without its partner is an error: it means a broken or partial copy."""
+    listed = {folder: list_images(folder) for folder in (x_dir, y_dir)}
+    for here, there in ((x_dir, y_dir), (y_dir, x_dir)):
+        alone = sorted(set(listed[here]) - set(listed[there]))
+        if alone:
+            raise UserError(f"{os.path.join(here, alone[0])} has no file of the same name in {there} "
+                            f"({len(alone)} such files in {here})")
+    names = listed[x_dir]
+    x_refs, y_refs = ([ImageRef(os.path.join(folder, n)) for n in names] for folder in (x_dir, y_dir))
+    return x_refs, y_refs, names
 
 
 def _open_rgb(path):

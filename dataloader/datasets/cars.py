@@ -3,8 +3,7 @@
 (azimuth 0) and Y azimuth AA of the same car and elevation E."""
 import os
 
-from dataloader.base import PairDataset
-from dataloader.datasets.paired import pair_by_name
+from dataloader.base import PairDataset, pair_by_name
 from dataloader.registry import register
 from utils.errors import UserError
 

@@ -6,8 +6,7 @@ when present, and the raw download `<split>/` of 512x256 side-by-side images (le
 """
 import os
 
-from dataloader.base import PairDataset
-from dataloader.datasets.paired import pair_by_name, side_by_side
+from dataloader.base import PairDataset, pair_by_name, side_by_side
 from dataloader.registry import register
 from utils.errors import UserError
 
