@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dataloader.base import decode_halves
+from utils.files import atomic_path
 
 
 class _Decode(Dataset):
@@ -55,20 +56,14 @@ def _disk_arrays(ref_lists, resolution, cache_dir):
     os.makedirs(cache_dir, exist_ok=True)
     paths = [os.path.join(cache_dir, f"{_key(refs, resolution)}-{resolution}.npy") for refs in ref_lists]
     if not all(os.path.exists(p) for p in paths):
-        tmps = [f"{p}.tmp-{os.getpid()}" for p in paths]
-        try:
+        with contextlib.ExitStack() as stack:
+            tmps = [stack.enter_context(atomic_path(p)) for p in paths]
             arrays = [np.lib.format.open_memmap(t, mode="w+", dtype=np.uint8,
                                                 shape=(len(refs), 3, resolution, resolution))
                       for t, refs in zip(tmps, ref_lists)]
             _decode_all(ref_lists, resolution, arrays)
-            for array, tmp, path in zip(arrays, tmps, paths):
+            for array in arrays:
                 array.flush()
-                os.replace(tmp, path)
-        finally:
-            # An interrupted build would otherwise leave files as large as the cache itself behind.
-            for tmp in tmps:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(tmp)
     # Copy-on-write maps: shared by worker processes, never written back.
     return [torch.from_numpy(np.load(p, mmap_mode="c")) for p in paths]
 

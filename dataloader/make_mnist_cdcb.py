@@ -12,11 +12,9 @@ The same seed gives the same files. The data appear at `root` only when complete
 into a temporary folder beside it and renamed into place.
 """
 import argparse
-import contextlib
 import math
 import multiprocessing
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -28,6 +26,7 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils.errors import UserError, run_script  # noqa: E402
+from utils.files import atomic_path  # noqa: E402
 
 COMMITTED_DIGITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist_5k.npz")
 COMMITTED_SPLIT = {"train": 450, "test": 50}  # digits per class; the committed file has 500 of each
@@ -112,44 +111,27 @@ def torchvision_digits(download_dir):
     return np.concatenate(parts), {"train": len(parts[0]), "test": len(parts[1])}
 
 
-def _place(tmp, root):
-    """Rename the finished `tmp` to `root`; an empty `root` is replaced. False when `root` got data from
-    another process meanwhile (e.g. another torchrun rank): theirs is kept."""
-    with contextlib.suppress(FileNotFoundError):
-        if not os.listdir(root):
-            os.rmdir(root)
+def make(root, digits, split_sizes, seed=SEED):
+    """generate() into a temporary folder beside `root`, renamed to `root` when complete (an empty `root`
+    is replaced). Returns the pair count. When `root` got data from another process meanwhile (another
+    torchrun rank), theirs is kept."""
+    os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
     try:
-        os.rename(tmp, root)
+        with atomic_path(root) as tmp:
+            return generate(digits, tmp, split_sizes, seed)
     except OSError:
         if os.path.isdir(root) and os.listdir(root):
-            return False
+            return sum(split_sizes.values())
         raise
-    return True
-
-
-@contextlib.contextmanager
-def _temporary_folder_beside(root, kind):
-    parent = os.path.dirname(os.path.abspath(root))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(root))}.{kind}-", dir=parent)
-    try:
-        yield tmp
-    finally:  # also after an interruption: a partial folder is never left to be mistaken for data
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def make(root, digits, split_sizes, seed=SEED):
-    """generate() into a temporary folder beside `root`, then rename it to `root`. Returns the pair count."""
-    with _temporary_folder_beside(root, "partial") as tmp:
-        count = generate(digits, tmp, split_sizes, seed)
-        _place(tmp, root)
-    return count
 
 
 def _load_source(source, root, seed):
     if source == "committed":
         return committed_digits(seed=seed)
-    with _temporary_folder_beside(root, "mnist-download") as download_dir:
+    parent = os.path.dirname(os.path.abspath(root))
+    os.makedirs(parent, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{os.path.basename(os.path.abspath(root))}.mnist-download-",
+                                     dir=parent) as download_dir:
         return torchvision_digits(download_dir)
 
 

@@ -18,8 +18,8 @@ from PIL import Image
 if __package__ in (None, ""):  # run as a script: make the repository's packages importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dataloader.preprocess_mnist import save_atomically  # noqa: E402
 from utils.errors import UserError, run_script  # noqa: E402
+from utils.images import save_atomically  # noqa: E402
 
 MAT_NAME = re.compile(r"^car_(\d+)_mesh\.mat$")
 AZIMUTHS, ELEVATIONS = 24, 4

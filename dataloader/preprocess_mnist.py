@@ -11,28 +11,15 @@ import argparse
 import os
 import sys
 
-from PIL import Image
-
 if __package__ in (None, ""):  # run as a script: make the repository's packages importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dataloader.base import ImageRef, list_images, read_rgb  # noqa: E402
 from utils.errors import UserError, run_script  # noqa: E402
+from utils.images import save_atomically  # noqa: E402
 
 SPLITS = ("train", "test")
 HALVES = {"X": "left", "Y": "right"}
-
-
-def save_atomically(image, path):
-    """Save a PIL image to `path` through a temporary file in the same folder, renamed at the end."""
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.partial-{os.getpid()}")
-    try:
-        image.save(tmp, format=Image.registered_extensions()[os.path.splitext(name)[1].lower()])
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def split_images(data, split):

@@ -2,13 +2,12 @@
 outputs that appear only when complete."""
 import argparse
 import os
-import shutil
 import sys
 
 from inference.images import FITS
 from inference.model import inference_device, load_model
-from utils.checkpoint import _write_atomic
 from utils.errors import UserError
+from utils.files import atomic_path
 
 
 class Parser(argparse.ArgumentParser):
@@ -66,23 +65,16 @@ def model_from(args):
 def staged_folder(final, write):
     """Call write(folder) on a temporary sibling of `final`, then rename it to `final` (which must be
     missing or empty), so an error or an interruption leaves nothing half-written under that name."""
-    parent, name = os.path.split(os.path.abspath(final))
-    staging = os.path.join(parent, f".{name}.partial-{os.getpid()}")
-    os.makedirs(staging)
-    try:
+    with atomic_path(final) as staging:
+        os.makedirs(staging)
         write(staging)
-        if os.path.isdir(final):
-            os.rmdir(final)  # empty (checked by the caller); rename cannot replace it on every system
-        os.rename(staging, final)
-    finally:
-        if os.path.isdir(staging):
-            shutil.rmtree(staging)
 
 
 def write_file(path, write):
     """write(binary file) into path atomically, its folder created: a failed write keeps what was there."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    _write_atomic(path, write)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def run_command(run, argv):

@@ -12,6 +12,7 @@ from dataloader import preprocess_cars, preprocess_mnist
 from dataloader.registry import build_dataset
 from tests.fakedata import make_mnist_cdcb
 from utils.config import build_config
+from utils import images
 from utils.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,7 +51,7 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        preprocess_mnist.save_atomically(Image.new("RGB", (4, 4)), str(tmp_path / "a.png"))
+        images.save_atomically(Image.new("RGB", (4, 4)), str(tmp_path / "a.png"))
     assert os.listdir(tmp_path) == []
 
 

@@ -11,6 +11,7 @@ import re
 import torch
 
 from utils.errors import UserError
+from utils.files import atomic_path
 
 _NAME = re.compile(r"^(\d+)-checkpoint\.pt$")
 
@@ -26,25 +27,14 @@ def available_iterations(models_dir):
     return sorted(int(m.group(1)) for m in map(_NAME.match, os.listdir(models_dir)) if m)
 
 
-def _write_atomic(path, write):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def save_checkpoint(models_dir, iteration, state, keep_last=0):
     """Write `state` atomically as iteration's checkpoint, point `latest` at it, prune to keep_last."""
     os.makedirs(models_dir, exist_ok=True)
     path = checkpoint_path(models_dir, iteration)
-    _write_atomic(path, lambda f: torch.save(state, f))
-    _write_atomic(os.path.join(models_dir, "latest"), lambda f: f.write(f"{iteration}\n".encode()))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+    with atomic_path(os.path.join(models_dir, "latest")) as tmp, open(tmp, "w") as f:
+        f.write(f"{iteration}\n")
     if keep_last > 0:
         for old in available_iterations(models_dir)[:-keep_last]:
             os.remove(checkpoint_path(models_dir, old))

@@ -1,9 +1,13 @@
-"""Image grids: each row one kind of image, each column one item of the batch."""
+"""Image files: grids (each row one kind of image, each column one item of the batch) and images saved
+whole or not at all."""
 import os
 
 import torch
+from PIL import Image
 from torchvision.transforms.v2.functional import to_pil_image
 from torchvision.utils import make_grid
+
+from utils.files import atomic_path
 
 
 def grid_image(rows):
@@ -19,3 +23,11 @@ def save_image(grid, path):
 
 def save_grid(rows, path):
     save_image(grid_image(rows), path)
+
+
+def save_atomically(image, path):
+    """Save a PIL image in the format its extension names, under a temporary name renamed at the end.
+    Not fsynced: preprocessing writes tens of thousands of them (3 ms more each), and one lost to a power
+    cut is named by the training start-up scan."""
+    with atomic_path(path, fsync=False) as tmp:
+        image.save(tmp, format=Image.registered_extensions()[os.path.splitext(path)[1].lower()])
