@@ -20,10 +20,10 @@ from models.translate import fixed_source_rows, translation_rows
 from utils import checkpoint as ckpt
 from utils.distributed import any_true, mean_over_processes
 from utils.errors import UserError
-from utils.evaluation import compute_codes, retrieval_inputs, save_features
+from metrics.codes import compute_codes, retrieval_inputs, save_features
 from utils.images import grid_image, save_grid, save_image
 from utils.progress import Progress
-from utils.retrieval import format_report, retrieval_report
+from metrics.retrieval import format_report, retrieval_report
 from utils.rundir import create_run_dir, fresh_subdir
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

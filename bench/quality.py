@@ -27,8 +27,8 @@ from metrics.fidelity import KNOWN_ANSWER_DATASETS, fidelity_report  # noqa: E40
 from models.iiae import IIAE  # noqa: E402
 from utils import checkpoint as ckpt  # noqa: E402
 from utils.config import load_config  # noqa: E402
-from utils.evaluation import compute_codes, retrieval_inputs  # noqa: E402
-from utils.retrieval import retrieval_report  # noqa: E402
+from metrics.codes import compute_codes, retrieval_inputs  # noqa: E402
+from metrics.retrieval import retrieval_report  # noqa: E402
 
 THRESHOLDS = (0.90, 0.95)
 

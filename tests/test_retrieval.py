@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from utils.retrieval import format_report, retrieval_accuracy, retrieval_report
+from metrics.retrieval import format_report, retrieval_accuracy, retrieval_report
 
 
 def test_identical_codes_retrieve_perfectly():

@@ -1,4 +1,4 @@
-"""Codes of a whole split, for retrieval (DESIGN.md section 5) and `results/features.npz`."""
+"""Codes of a whole split, for cross-domain retrieval and `results/features.npz`."""
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
@@ -31,7 +31,7 @@ def compute_codes(model, dataset, batch_size, device, batchnorm="batch", max_pai
 
 
 def retrieval_inputs(codes):
-    """{"shared": (means of X, means of Y), "exclusive": ...} for utils.retrieval.retrieval_report."""
+    """{"shared": (means of X, means of Y), "exclusive": ...} for metrics.retrieval.retrieval_report."""
     return {kind: (codes[kind, 0][0], codes[kind, 1][0]) for kind in CODE_KINDS}
 
 

@@ -1,4 +1,4 @@
-"""Cross-domain retrieval (DESIGN.md section 5): query with codes of one domain, rank every code of
+"""Cross-domain retrieval (paper Table 9): query with codes of one domain, rank every code of
 the other domain by L2 distance, and count a hit when the partner of the query ranks in the top k."""
 import torch
 
