@@ -1,6 +1,6 @@
 """Command line: `python main.py CONFIG [--set key=value ...] [--resume RUN_DIR | --test RUN_DIR]`.
 
-Reads the JSON config, hands it to a Solver, and runs training ("train": 1) or testing ("train": 0).
+Reads the JSON config, then trains it with a Solver ("train": 1) or tests a checkpoint ("train": 0).
 Under `torchrun --nproc_per_node=N main.py CONFIG` each process trains on its own device.
 """
 import argparse
@@ -8,7 +8,7 @@ import os
 import sys
 
 from utils.config import load_config
-from utils.errors import UserError
+from utils.errors import UserError, one_line
 
 
 def parse_args(argv):
@@ -29,14 +29,6 @@ def parse_args(argv):
     return args
 
 
-def one_line(error):
-    """The user-facing line of an error, also when a DataLoader worker re-raised it with its traceback."""
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    if len(lines) > 1 and "Original Traceback" in str(error):
-        return lines[-1].split(": ", 1)[-1]
-    return lines[0] if lines else type(error).__name__
-
-
 def run(argv):
     args = parse_args(argv)
     overrides = list(args.overrides)
@@ -49,13 +41,15 @@ def run(argv):
     cfg = load_config(config_path, overrides)
 
     # Imported after the config is known good, so a typo is reported before torch loads.
+    from metrics.evaluate import run_test
     from solver import Solver
     from utils.distributed import setup, teardown
 
     context = setup(cfg.device)
     try:
-        solver = Solver(cfg, context, config_path=config_path)
-        return solver.train() if cfg.train else solver.test()
+        if cfg.train:
+            return Solver(cfg, context, config_path=config_path).train()
+        return run_test(cfg, context)
     finally:
         teardown(context)
 

@@ -7,28 +7,26 @@ shared and exclusive top-1 both ways and the translation L1 to the known answer 
 data); and shared top-1 with BatchNorm batch statistics for comparison; then when shared top-1 (both
 ways, evaluation mode) first reached 0.90 and 0.95.
 
-    python bench/quality.py                          # configs/demo.json, its own settings
-    python bench/quality.py --set training.lr=2e-5   # any override main.py accepts
+    python -m bench.quality                          # configs/demo.json, its own settings
+    python -m bench.quality --set training.lr=2e-5   # any override main.py accepts
 """
 import argparse
 import math
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import torch  # noqa: E402
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-
-import main  # noqa: E402
-from dataloader.registry import build_dataset  # noqa: E402
-from metrics.fidelity import KNOWN_ANSWER_DATASETS, fidelity_report  # noqa: E402
-from models.iiae import IIAE  # noqa: E402
-from utils import checkpoint as ckpt  # noqa: E402
-from utils.config import load_config  # noqa: E402
-from metrics.codes import compute_codes, retrieval_inputs  # noqa: E402
-from metrics.retrieval import retrieval_report  # noqa: E402
+from dataloader.registry import build_dataset
+from metrics.evaluate import retrieval
+from metrics.fidelity import KNOWN_ANSWER_DATASETS, fidelity_report
+from models.iiae import IIAE
+from solver import Solver
+from utils import checkpoint as ckpt
+from utils.config import load_config
+from utils.distributed import setup, teardown
+from utils.errors import run_script
 
 THRESHOLDS = (0.90, 0.95)
 
@@ -60,8 +58,7 @@ def measure(run_dir, cfg, device):
         model.load_state_dict(state["model"])
         row = {"iteration": iteration, "seconds": times.get(iteration, float("nan"))}
         for mode in ("running", "batch"):
-            _, codes = compute_codes(model, test_set, cfg.test.batch_size, device, mode)
-            report = retrieval_report(retrieval_inputs(codes), ks=(1,))
+            _, _, report = retrieval(model, test_set, cfg.test.batch_size, device, mode)
             row.update({f"{mode}_{k}": v for k, v in report.items()})
         nan = float("nan")
         row.update(fidelity_report(model, test_set, cfg.test.batch_size, device)
@@ -97,11 +94,15 @@ def run():
     cfg = load_config(args.config, overrides)
     # Every measured checkpoint needs a logged step (its wall time).
     overrides.append(f"training.print_freq={math.gcd(cfg.training.print_freq, args.eval_every)}")
+    cfg = load_config(args.config, overrides)
     print(f"training {args.config} with {' '.join(args.overrides) or 'its own settings'}: "
           f"{cfg.training.max_iters} iterations at {cfg.resolution} px, batch {cfg.training.batch_size}", flush=True)
-    run_dir = main.run([args.config, *(f"--set={o}" for o in overrides)])
-    device = torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
-    rows = measure(run_dir, cfg, device)
+    context = setup(cfg.device)
+    try:
+        run_dir = Solver(cfg, context, config_path=args.config).train()
+    finally:
+        teardown(context)
+    rows = measure(run_dir, cfg, context.device)
     pairs = rows[-1]["running_num_pairs"]
     print(f"test pairs: {pairs} (chance top-1 = {1 / pairs:.4f})")
     for threshold in THRESHOLDS:
@@ -109,4 +110,4 @@ def run():
 
 
 if __name__ == "__main__":
-    run()
+    run_script(run)

@@ -10,36 +10,31 @@ Data: pairs/s of the training DataLoader over MNIST-CDCB-format files (512x256 P
 committed digits into a temporary folder), the memory cache (after its one-time build, also reported)
 against plain per-item decoding with PIL, same workers, measured in the same run.
 
-    python bench/speed.py                                      # CPU: about 3 minutes on 2 cores
-    python bench/speed.py --device cuda --steps 30 --warmup 5 --compile
+    python -m bench.speed                                      # CPU: about 3 minutes on 2 cores
+    python -m bench.speed --device cuda --steps 30 --warmup 5 --compile
 """
 import argparse
 import concurrent.futures
-import contextlib
 import multiprocessing
 import os
 import resource
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import torch
+from torch.utils.data import DataLoader
 
-import torch  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
-
-from dataloader.cache import attach_cache  # noqa: E402
-from dataloader.make_mnist_cdcb import committed_digits, generate  # noqa: E402
-from dataloader.registry import build_dataset  # noqa: E402
-from dataloader.sampler import ResumableSampler  # noqa: E402
-from models.losses import iiae_loss  # noqa: E402
-from solver import Solver  # noqa: E402
-from utils.config import build_config  # noqa: E402
-from utils.distributed import Context  # noqa: E402
+from dataloader.cache import cached
+from dataloader.make_mnist_cdcb import committed_digits, generate
+from dataloader.registry import build_dataset
+from dataloader.sampler import ResumableSampler
+from solver import Solver
+from utils.config import SCHEMA, build_config
+from utils.distributed import Context
 
 OPTIONS = ("fp32", "bf16", "channels_last", "bf16+channels_last")
-PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
-FEATURES = ("fp32", *PRECISIONS, "channels_last", "compile")
+PRECISIONS = SCHEMA["training"]["precision"].choices
+FEATURES = (*PRECISIONS, "channels_last", "compile")
 
 
 def parse_args(argv=None):
@@ -70,37 +65,21 @@ def parse_args(argv=None):
 
 # ---- training ---------------------------------------------------------------------------------
 def build_solver(option, args):
-    """A Solver set up for option: the seed network with the optimizers, memory format and gradient scaler
-    that training uses."""
+    """A Solver set up for option: the seed network with the optimizers, memory format, gradient scaler and
+    compilation that training uses."""
     features = set(option.split("+"))
     precision = next((p for p in PRECISIONS if p in features), "fp32")
     cfg = build_config({"dataset": "MNIST-CDCB", "path_to_data": ".", "resolution": args.resolution,
                         "device": args.device,
                         "training": {"batch_size": args.batch_size, "precision": precision,
-                                     "channels_last": "channels_last" in features}})
+                                     "channels_last": "channels_last" in features,
+                                     "compile": "compile" in features}})
     return Solver(cfg, Context(torch.device(args.device)))
 
 
 def random_batch(solver, batch_size, resolution):
     images = [torch.rand(batch_size, 3, resolution, resolution) * 2 - 1 for _ in range(2)]
-    return [solver._to_device(image) for image in images]
-
-
-def train_step(solver, net, autocast, x, y):
-    """What Solver.train does per step (less logging and the learning-rate schedule), with the seed's loss
-    weights and the KL weighed fully."""
-    t = solver.cfg.training
-    weights = {"rec": t.rec_weight, "X_kld": t.X_kld_weight, "S_kld": t.S_kld_weight,
-               "inter_kld": t.inter_kld_weight}
-    with autocast:
-        outputs = net(x, y)
-    loss = iiae_loss(outputs, x, y, weights, anneal=1.0, scale=1.0)["total_loss"]
-    for opt in solver.optimizers.values():
-        opt.zero_grad(set_to_none=True)
-    solver.scaler.scale(loss).backward()
-    for opt in solver.optimizers.values():
-        solver.scaler.step(opt)
-    solver.scaler.update()
+    return [solver.to_device(image) for image in images]
 
 
 def synchronize(device):
@@ -115,22 +94,20 @@ def peak_memory_mib(device):
 
 
 def measure_training(option, args):
-    """pairs/s, s/step and peak memory of one option (run in a process of its own)."""
+    """pairs/s, s/step and peak memory of one option (run in a process of its own): Solver.train_step, the
+    step training runs, with the KL weighed fully."""
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     solver = build_solver(option, args)
     solver.model.train()
-    net = torch.compile(solver.model) if "compile" in option.split("+") else solver.model
-    precision = solver.cfg.training.precision
-    autocast = (torch.autocast(device.type, dtype=PRECISIONS[precision]) if precision in PRECISIONS
-                else contextlib.nullcontext())
+    net = solver.wrapped_model()
     x, y = random_batch(solver, args.batch_size, args.resolution)
     for _ in range(args.warmup):
-        train_step(solver, net, autocast, x, y)
+        solver.train_step(net, x, y, anneal=1.0, scale=1.0)
     synchronize(device)
     started = time.perf_counter()
     for _ in range(args.steps):
-        train_step(solver, net, autocast, x, y)
+        solver.train_step(net, x, y, anneal=1.0, scale=1.0)
     synchronize(device)
     seconds = (time.perf_counter() - started) / args.steps
     return {"option": option, "pairs_per_s": args.batch_size / seconds, "s_per_step": seconds,
@@ -167,7 +144,7 @@ def data_rows(args, folder):
     dataset = build_dataset("MNIST-CDCB", folder, "train", args.resolution, options, train=True)
     plain = loader_pairs_per_s(dataset, args)
     started = time.perf_counter()
-    attach_cache(dataset, "memory", os.path.join(folder, ".cache"), verbose=False)
+    dataset = cached(dataset, "memory", os.path.join(folder, ".cache"), verbose=False)
     build_seconds = time.perf_counter() - started
     return plain, loader_pairs_per_s(dataset, args), build_seconds
 

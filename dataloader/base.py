@@ -122,17 +122,27 @@ def _augment(image, generator):
 
 class PairDataset(Dataset):
     """Pairs (x_refs[i], y_refs[i]) when paired; otherwise X items with a Y partner drawn at random
-    (training) or taken in turn (test)."""
+    (training) or taken in turn (test). Images are decoded when read, or taken from `cache`: uint8
+    tensors (x [N,3,R,R], y [M,3,R,R]) decoded from x_refs and y_refs in their order (dataloader.cache)."""
 
-    def __init__(self, x_refs, y_refs, names, resolution, paired=True, augment=False, random_partner=False):
+    def __init__(self, x_refs, y_refs, names, resolution, paired=True, augment=False, random_partner=False,
+                 cache=None):
         if paired and len(x_refs) != len(y_refs):
             raise ValueError("paired datasets need as many X as Y images")
         self.x_refs, self.y_refs, self.names = list(x_refs), list(y_refs), list(names)
+        if cache is not None and tuple(map(len, cache)) != (len(self.x_refs), len(self.y_refs)):
+            raise ValueError(f"a cache of {tuple(map(len, cache))} images for {len(self.x_refs)} X and "
+                             f"{len(self.y_refs)} Y files")
         self.resolution = resolution
         self.paired = paired
         self.augment = augment
         self.random_partner = random_partner and not paired
-        self.cache = None  # set by dataloader.cache: (x_uint8 [N,3,R,R], y_uint8 [M,3,R,R])
+        self.cache = cache
+
+    def with_cache(self, x_images, y_images):
+        """This dataset reading its images from decoded uint8 tensors aligned with x_refs and y_refs."""
+        return PairDataset(self.x_refs, self.y_refs, self.names, self.resolution, self.paired, self.augment,
+                           self.random_partner, cache=(x_images, y_images))
 
     def __len__(self):
         return len(self.x_refs)
@@ -177,14 +187,15 @@ class PairDataset(Dataset):
         return len(bad)
 
     def _drop(self, bad):
-        keep = [i for i in range(len(self)) if self.x_refs[i].path not in bad
-                and (not self.paired or self.y_refs[i].path not in bad)]
-        if self.paired:
-            self.y_refs = [self.y_refs[i] for i in keep]
-        else:
-            self.y_refs = [r for r in self.y_refs if r.path not in bad]
-        self.x_refs = [self.x_refs[i] for i in keep]
-        self.names = [self.names[i] for i in keep]
+        keep_x = [i for i in range(len(self)) if self.x_refs[i].path not in bad
+                  and (not self.paired or self.y_refs[i].path not in bad)]
+        keep_y = keep_x if self.paired else [j for j, r in enumerate(self.y_refs) if r.path not in bad]
+        self.x_refs = [self.x_refs[i] for i in keep_x]
+        self.y_refs = [self.y_refs[j] for j in keep_y]
+        self.names = [self.names[i] for i in keep_x]
+        if self.cache is not None:
+            self.cache = tuple(images[torch.tensor(keep, dtype=torch.long)]
+                               for images, keep in zip(self.cache, (keep_x, keep_y)))
         if not self.x_refs or not self.y_refs:
             raise UserError(f"every item was unreadable after skipping {len(bad)} bad files")
         warnings.warn(f"skipped {len(bad)} unreadable image files; {len(self)} items remain", stacklevel=3)

@@ -68,10 +68,10 @@ def _disk_arrays(ref_lists, resolution, cache_dir):
     return [torch.from_numpy(np.load(p, mmap_mode="c")) for p in paths]
 
 
-def attach_cache(dataset, mode, cache_dir, verbose=True):
-    """Fill dataset.cache according to mode ("none", "memory", "disk")."""
+def cached(dataset, mode, cache_dir, verbose=True):
+    """`dataset` reading its images from a cache according to mode: "none" (itself), "memory", "disk"."""
     if mode == "none":
-        return
+        return dataset
     started = time.monotonic()
     ref_lists = (dataset.x_refs, dataset.y_refs)
     if mode == "memory":
@@ -80,8 +80,8 @@ def attach_cache(dataset, mode, cache_dir, verbose=True):
         _decode_all(ref_lists, dataset.resolution, arrays)
     else:
         arrays = _disk_arrays(ref_lists, dataset.resolution, cache_dir)
-    dataset.cache = tuple(arrays)
     if verbose:
         count = len(dataset.x_refs) + len(dataset.y_refs)
         print(f"cached {count} images at {dataset.resolution} px in {mode} "
               f"({time.monotonic() - started:.1f} s)", flush=True)
+    return dataset.with_cache(*arrays)

@@ -5,6 +5,7 @@ import importlib
 import os
 import pkgutil
 
+from dataloader.cache import cached
 from utils.errors import UserError
 
 _BUILDERS = {}
@@ -47,3 +48,12 @@ def build_dataset(name, root, split, resolution, data_options, train):
     if len(dataset) == 0:
         raise UserError(f"dataset {name} has no {split} items under {root}")
     return dataset
+
+
+def load_dataset(name, root, split, resolution, data_options, train, cache_dir, verbose=True):
+    """build_dataset, then what training and testing read: every file's header checked once (a bad one
+    named, or skipped with data.skip_bad_files) and the images cached as data.cache says, in that
+    order, so the cache holds exactly the files that remain."""
+    dataset = build_dataset(name, root, split, resolution, data_options, train)
+    dataset.scan(data_options.skip_bad_files)
+    return cached(dataset, data_options.cache, cache_dir, verbose)

@@ -58,8 +58,8 @@ class RecordingSolver(Solver):
         if self.record["grads"] is None:
             self.record["grads"] = torch.cat([p.grad.detach().flatten().clone() for p in self.model.parameters()])
 
-    def _train_loader(self, dataset, start_iteration):
-        for x, y, names in super()._train_loader(dataset, start_iteration):
+    def train_loader(self, dataset, start_iteration):
+        for x, y, names in super().train_loader(dataset, start_iteration):
             self.record["names"].append(list(names))
             yield x, y, names
 

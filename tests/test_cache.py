@@ -53,9 +53,7 @@ def assert_same_items(a, b):
 
 
 def cached(name, root, train, mode, cache_dir):
-    dataset = build(name, root, train)
-    cache.attach_cache(dataset, mode, str(cache_dir), verbose=False)
-    return dataset
+    return cache.cached(build(name, root, train), mode, str(cache_dir), verbose=False)
 
 
 def forbid_decoding(monkeypatch):
@@ -116,3 +114,17 @@ def test_interrupted_disk_cache_build_leaves_nothing_behind(tmp_path, monkeypatc
     monkeypatch.undo()
     assert_same_items(items(cached("MNIST-CDCB", root, False, "disk", tmp_path / "cache")),
                       items(build("MNIST-CDCB", root, False)))
+
+
+def test_skipping_a_bad_file_after_caching_keeps_the_cache_aligned(data, tmp_path):
+    name, root, train = data
+    dataset = cached(name, root, train, "memory", tmp_path / "cache")
+    bad = dataset.y_refs[1].path  # a pair's file, or one of the unpaired dogs
+    with open(bad, "wb") as f:
+        f.write(b"not an image")
+    plain = build(name, root, train)
+    for d in (dataset, plain):
+        with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+            d.scan(skip_bad_files=True)
+    assert tuple(map(len, dataset.cache)) == (len(plain.x_refs), len(plain.y_refs))
+    assert_same_items(items(dataset), items(plain))

@@ -80,12 +80,12 @@ def test_save_load_round_trip_restores_identical_outputs(write_config, tmp_path)
     cfg = load_config(config)
     trained = Solver(cfg, Context(torch.device("cpu")))
     state = torch.load(os.path.join(run, "models", "3-checkpoint.pt"), weights_only=True)
-    trained._load_state(state, "ckpt", full=True)
+    trained.checkpoint.load(state, "ckpt")
     fresh = Solver(cfg, Context(torch.device("cpu")))
     x = torch.rand(3, 3, 32, 32) * 2 - 1
     with evaluating(fresh.model, "running"), evaluating(trained.model, "running"):
         before = fresh.model.shared_code(x, 0)[0]
-        fresh._load_state(state, "ckpt", full=True)
+        fresh.iteration = fresh.checkpoint.load(state, "ckpt")
         after, expected = fresh.model.shared_code(x, 0)[0], trained.model.shared_code(x, 0)[0]
     assert not torch.equal(before, expected)
     assert torch.equal(after, expected)

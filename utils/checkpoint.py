@@ -1,10 +1,12 @@
-"""Checkpoints: `models/<iter>-checkpoint.pt` in a run directory.
+"""Checkpoints: `models/<iter>-checkpoint.pt` in a run directory, and CheckpointIO, the state of a
+training run saved and restored as one.
 
 Writes go to a temporary file that is renamed into place, so a kill mid-write leaves the previous
 checkpoint intact; `models/latest` names the newest one written. Loading uses
 `torch.load(weights_only=True)`, so a checkpoint from elsewhere cannot run code, and a file that
 does not load (truncated, corrupt, hostile) is reported by name.
 """
+import json
 import os
 import re
 
@@ -93,3 +95,68 @@ def load_model_state(model, state_dict, path, hint="check resolution and the mod
             raise UserError(f"checkpoint {path} was saved for another network shape: '{name}' is "
                             f"{list(tensor.shape)} in the checkpoint but {list(own[name].shape)} for this config ({hint})")
     model.load_state_dict(state_dict)
+
+
+def networks_of(state, path):
+    """The networks' state_dict in a loaded checkpoint; UserError when it is not an IIAE checkpoint."""
+    if not isinstance(state, dict) or "model" not in state:
+        raise UserError(f"checkpoint {path} is not an IIAE checkpoint (no 'model' entry)")
+    return state["model"]
+
+
+def load_networks(model, state, path, resolution):
+    """Load a checkpoint's networks into `model` (built for `resolution`); returns its iteration."""
+    weights = networks_of(state, path)
+    saved = state.get("resolution")
+    hint = (f"saved at resolution {saved}; this config has {resolution}"
+            if saved != resolution else "check the model section")
+    load_model_state(model, weights, path, hint)
+    return int(state.get("iteration", 0))
+
+
+class CheckpointIO:
+    """Everything a run needs to continue exactly, saved and restored as one: the networks, the named
+    optimizers and schedulers, the gradient scaler, the iteration and the RNG state. `config` (a plain
+    dict) is saved beside them as JSON text, so a checkpoint says how it was made."""
+
+    def __init__(self, model, optimizers, schedulers, scaler, resolution, config):
+        self.model, self.optimizers, self.schedulers, self.scaler = model, optimizers, schedulers, scaler
+        self.resolution, self.config = resolution, config
+        self._rng = None
+
+    def state(self, iteration):
+        return {
+            "iteration": iteration,
+            "resolution": self.resolution,
+            "config": json.dumps(self.config),
+            "model": self.model.state_dict(),
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+            "scaler": self.scaler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        }
+
+    def save(self, models_dir, iteration, keep_last=0):
+        return save_checkpoint(models_dir, iteration, self.state(iteration), keep_last)
+
+    def load(self, state, path):
+        """Restore everything from a loaded checkpoint; returns its iteration. The RNG state waits for
+        restore_rng(), since building data loaders and the like in between must not disturb it."""
+        iteration = load_networks(self.model, state, path, self.resolution)
+        for name in self.optimizers:
+            self.optimizers[name].load_state_dict(state["optimizers"][name])
+            self.schedulers[name].load_state_dict(state["schedulers"][name])
+        self.scaler.load_state_dict(state["scaler"])
+        self._rng = state["rng"]
+        return iteration
+
+    def restore_rng(self):
+        """Put back the loaded checkpoint's RNG state (once; nothing when none was loaded), just before
+        the first step, so dropout and sampling continue exactly where the interrupted run left off."""
+        rng, self._rng = self._rng, None
+        if rng is None:
+            return
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"][:torch.cuda.device_count()])

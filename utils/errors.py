@@ -10,6 +10,14 @@ class UserError(Exception):
     exit_code = 2
 
 
+def one_line(error):
+    """The user-facing line of an error, also when a DataLoader worker re-raised it with its traceback."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and "Original Traceback" in str(error):
+        return lines[-1].split(": ", 1)[-1]
+    return lines[0] if lines else type(error).__name__
+
+
 def run_script(main):
     """Run a command-line script's main(): a UserError becomes one line on stderr and its exit status."""
     import sys

@@ -1,0 +1,63 @@
+"""The two ways a training run stops early: a signal (finish the step, checkpoint, exit) and a loss that
+is not finite (stop without saving)."""
+import os
+import signal
+
+import torch
+
+from utils.errors import UserError
+
+
+class NonFiniteLoss(UserError):
+    exit_code = 3
+
+
+class Interrupted(UserError):
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+class StopSignals:
+    """While active, the first SIGINT or SIGTERM is only noted in `received`, so the loop can finish its
+    step, write a checkpoint and stop; a second one stops the process at once."""
+
+    def __enter__(self):
+        self.received = None
+        self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        self.received = signum
+        print(f"\nsignal {signal.Signals(signum).name}: stopping after this step "
+              "(send it again to stop at once)", flush=True)
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
+class NonFiniteWatch:
+    """Notes, without a host sync per step, the first iteration whose loss terms (those named in `names`)
+    were not finite; check() raises NonFiniteLoss naming it and the terms, before anything is saved."""
+
+    def __init__(self, names, device):
+        self.names = tuple(names)
+        self.first = torch.full((), -1, dtype=torch.long, device=device)
+        self.bad_terms = torch.zeros(len(self.names), dtype=torch.bool, device=device)
+
+    def add(self, iteration, terms):
+        bad = ~torch.isfinite(torch.stack([terms[name].detach() for name in self.names]))
+        new = (self.first < 0) & bad.any()
+        self.first = torch.where(new, iteration, self.first)
+        self.bad_terms = torch.where(new, bad, self.bad_terms)
+
+    def check(self):
+        first = int(self.first)
+        if first >= 0:
+            names = [n for n, b in zip(self.names, self.bad_terms.tolist()) if b]
+            raise NonFiniteLoss(f"non-finite loss at iteration {first} in {', '.join(names)}; stopped "
+                                "without saving (lower training.lr or the loss weights, or try precision fp32)")

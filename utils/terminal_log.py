@@ -1,0 +1,80 @@
+"""`log.txt` in the run directory: a plain-text copy of what the terminal showed during training."""
+import sys
+
+from utils.errors import UserError, one_line
+
+_REDRAW = "\r\033[K"  # how utils.progress redraws its line on a terminal
+
+
+class TerminalLog:
+    """While active, everything this process writes to stdout and stderr also goes to a log file. What
+    comes before open() names the file is kept in memory (the run directory is made only once the data
+    and the checkpoint are known good) and written first. A progress line redrawn in place becomes one
+    line per redraw, and a UserError that ends the block is logged as the one line the user sees.
+    enabled=False (processes other than rank 0) passes everything through untouched."""
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self._pending = []
+        self._file = None
+        self._line_start = True
+
+    def __enter__(self):
+        if self.enabled:
+            self._streams = sys.stdout, sys.stderr
+            sys.stdout, sys.stderr = (_Tee(stream, self) for stream in self._streams)
+        return self
+
+    def open(self, path):
+        """Append from now on to `path` (a resumed run continues its log), after what came before."""
+        if not self.enabled:
+            return
+        # Flushed on every write: a DataLoader worker forked later must not inherit unwritten text.
+        self._file = open(path, "a", encoding="utf-8")
+        for text in self._pending:
+            self._file.write(text)
+        self._pending = []
+        self._file.flush()
+
+    def write(self, text):
+        for i, part in enumerate(text.split(_REDRAW)):
+            if i and not self._line_start:
+                self._append("\n")
+            self._append(part)
+
+    def _append(self, text):
+        if not text:
+            return
+        self._line_start = text.endswith("\n")
+        if self._file is None:
+            self._pending.append(text)
+        else:
+            self._file.write(text)
+            self._file.flush()
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self.enabled:
+            return
+        sys.stdout, sys.stderr = self._streams
+        if self._file is not None:
+            if isinstance(exc, UserError):
+                self.write(("" if self._line_start else "\n") + f"error: {one_line(exc)}\n")
+            self._file.close()
+
+
+class _Tee:
+    """A text stream writing to `stream` and to the log; anything else (isatty, fileno, encoding) is the
+    stream's."""
+
+    def __init__(self, stream, log):
+        self._stream, self._log = stream, log
+
+    def write(self, text):
+        self._log.write(text)
+        return self._stream.write(text)
+
+    def flush(self):
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
