@@ -12,7 +12,7 @@ py=${PYTHON:-python3}
 run() {
   echo "=== $1"
   shift
-  "$py" bench/quality.py --eval-every 250 --set "training.max_iters=$iters" --set "device=$device" \
+  "$py" -m bench.quality --eval-every 250 --set "training.max_iters=$iters" --set "device=$device" \
     --set training.sample_freq=100000 --set training.print_freq=500 "$@"
 }
 run "seed: lr 2e-5, beta1 0.9, KL x batch/pairs" --set training.lr=2e-5 --set training.beta1=0.9

@@ -71,9 +71,9 @@ nvidia-smi -L
 torch.backends.cudnn.version(), "GPUs", torch.cuda.device_count())'
 GPUS=$("$PY" -c 'import torch; print(torch.cuda.device_count())')
 
-run "speed" speed.log "$PY" bench/speed.py --device cuda --steps 30 --warmup 5 --workers 8 --data-pairs 1000
+run "speed" speed.log "$PY" -m bench.speed --device cuda --steps 30 --warmup 5 --workers 8 --data-pairs 1000
 
-run "data" data.log "$PY" dataloader/make_mnist_cdcb.py --source committed --root "$WORK/MNIST-CDCB"
+run "data" data.log "$PY" -m dataloader.make_mnist_cdcb --source committed --root "$WORK/MNIST-CDCB"
 cat > "$WORK/config.json" <<EOF
 {"id": "gpu_check", "model": "IIAE", "dataset": "MNIST-CDCB", "path_to_data": "$WORK/MNIST-CDCB",
  "resolution": 256, "device": "auto", "data": {"cache": "memory"},
@@ -89,7 +89,7 @@ if [[ $GPUS -gt 1 ]]; then
         --set training.eval_pairs=200
 fi
 
-run "speed, compiled" speed_compile.log timeout "$COMPILE_LIMIT" "$PY" bench/speed.py --device cuda \
+run "speed, compiled" speed_compile.log timeout "$COMPILE_LIMIT" "$PY" -m bench.speed --device cuda \
     --steps 30 --warmup 5 --options bf16+channels_last --compile --no-data
 
 if [[ ${#failed[@]} -gt 0 ]]; then

@@ -3,9 +3,9 @@
 uniformly coloured background (X), right half = the same digit in another colour on black (Y); both
 colours uniform random RGB, drawn independently.
 
-    python dataloader/make_mnist_cdcb.py --source committed --root ./demo_data/MNIST-CDCB
+    python -m dataloader.make_mnist_cdcb --source committed --root ./demo_data/MNIST-CDCB
         the 5,000 digits committed in dataloader/mnist_5k.npz: 4,500 train / 500 test pairs, offline
-    python dataloader/make_mnist_cdcb.py --source torchvision --root ./MNIST-CDCB
+    python -m dataloader.make_mnist_cdcb --source torchvision --root ./MNIST-CDCB
         full MNIST through torchvision (needs internet): 60,000 train / 10,000 test pairs
 
 The same seed gives the same files. The data appear at `root` only when complete: they are written
@@ -15,18 +15,14 @@ import argparse
 import math
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 from PIL import Image
 
-if __package__ in (None, ""):  # run as a script: make the repository's packages importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from utils.errors import UserError, run_script  # noqa: E402
-from utils.files import atomic_path  # noqa: E402
+from utils.errors import UserError, run_script
+from utils.files import atomic_path
 
 COMMITTED_DIGITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist_5k.npz")
 COMMITTED_SPLIT = {"train": 450, "test": 50}  # digits per class; the committed file has 500 of each

@@ -3,23 +3,19 @@ elevations) into the `Cars` dataset: `<out>/<split>X/` and `<out>/<split>Y/` wit
 `car_NNN_eE_aAA.png`, where Y is azimuth AA (1-23) and X the front view (azimuth 0) of the same car and
 elevation E. The official split is car ids 1-191 for training and 192-199 for testing.
 
-    python dataloader/preprocess_cars.py --raw ./data/cars --out ./data/cars
+    python -m dataloader.preprocess_cars --raw ./data/cars --out ./data/cars
 
 Needs scipy. Safe to re-run: finished files are skipped and every file is written atomically.
 """
 import argparse
 import os
 import re
-import sys
 
 import numpy as np
 from PIL import Image
 
-if __package__ in (None, ""):  # run as a script: make the repository's packages importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from utils.errors import UserError, run_script  # noqa: E402
-from utils.images import save_atomically  # noqa: E402
+from utils.errors import UserError, run_script
+from utils.images import save_atomically
 
 MAT_NAME = re.compile(r"^car_(\d+)_mesh\.mat$")
 AZIMUTHS, ELEVATIONS = 24, 4

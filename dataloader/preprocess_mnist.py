@@ -1,7 +1,7 @@
 """Split raw MNIST-CDCB (`<data>/train/`, `<data>/test/` of side-by-side images, left half X) into the
 seed's layout `trainX/ trainY/ testX/ testY/` with the same file names.
 
-    python dataloader/preprocess_mnist.py --data ./MNIST-CDCB
+    python -m dataloader.preprocess_mnist --data ./MNIST-CDCB
 
 Safe to re-run: finished files are skipped, and each file is written under a temporary name and
 renamed, so an interruption never leaves a half-written image. (The MNIST-CDCB dataset also reads
@@ -9,14 +9,10 @@ the raw layout directly; this only reproduces the seed's step.)
 """
 import argparse
 import os
-import sys
 
-if __package__ in (None, ""):  # run as a script: make the repository's packages importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from dataloader.base import ImageRef, list_images, read_rgb  # noqa: E402
-from utils.errors import UserError, run_script  # noqa: E402
-from utils.images import save_atomically  # noqa: E402
+from dataloader.base import ImageRef, list_images, read_rgb
+from utils.errors import UserError, run_script
+from utils.images import save_atomically
 
 SPLITS = ("train", "test")
 HALVES = {"X": "left", "Y": "right"}

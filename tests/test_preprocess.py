@@ -11,11 +11,9 @@ from PIL import Image
 from dataloader import preprocess_cars, preprocess_mnist
 from dataloader.registry import build_dataset
 from tests.fakedata import make_mnist_cdcb
-from utils.config import build_config
 from utils import images
+from utils.config import build_config
 from utils.errors import UserError
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def options(name):
@@ -122,24 +120,24 @@ def test_preprocess_cars_bad_inputs_are_named(tmp_path):
         preprocess_cars.parse_ids("x-1")
 
 
-def run_script(path, argv, monkeypatch):
-    """Run a script's `__main__` block in this process (a subprocess would spend seconds importing torch);
+def run_script(module, argv, monkeypatch):
+    """Run `python -m module ARGV` in this process (a subprocess would spend seconds importing torch);
     returns its exit status."""
-    monkeypatch.setattr(sys, "argv", [path] + argv)
-    monkeypatch.setattr(sys, "path", list(sys.path))  # the script may prepend the repository root
+    monkeypatch.setattr(sys, "argv", [module] + argv)
+    monkeypatch.delitem(sys.modules, module)  # as `python -m` runs it: not imported before
     with pytest.raises(SystemExit) as stopped:
-        runpy.run_path(os.path.join(REPO, path), run_name="__main__")
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
     return stopped.value.code
 
 
 def test_preprocess_cars_cli_error_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
     missing = str(tmp_path / "nowhere")
-    assert run_script("dataloader/preprocess_cars.py", ["--raw", missing], monkeypatch) == 2
+    assert run_script("dataloader.preprocess_cars", ["--raw", missing], monkeypatch) == 2
     assert capsys.readouterr().err == f"error: cars folder not found: {missing}\n"
 
 
 def test_make_mnist_cdcb_cli_refuses_non_empty_root(tmp_path, monkeypatch, capsys):
     (tmp_path / "old.txt").write_text("keep me")
-    assert run_script("dataloader/make_mnist_cdcb.py", ["--root", str(tmp_path)], monkeypatch) == 2
+    assert run_script("dataloader.make_mnist_cdcb", ["--root", str(tmp_path)], monkeypatch) == 2
     assert capsys.readouterr().err == f"error: {tmp_path} already exists and is not empty; choose a new --root\n"
     assert os.listdir(tmp_path) == ["old.txt"]

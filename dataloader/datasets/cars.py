@@ -1,4 +1,4 @@
-"""`Cars` (Reed et al., NeurIPS 2015), as written by dataloader/preprocess_cars.py:
+"""`Cars` (Reed et al., NeurIPS 2015), as written by `python -m dataloader.preprocess_cars`:
 `<split>X/` and `<split>Y/` with the same file names `car_NNN_eE_aAA.png`, X the front view
 (azimuth 0) and Y azimuth AA of the same car and elevation E."""
 import os
@@ -14,5 +14,5 @@ def build(root, split, resolution, data_options, train):
     for folder in folders:
         if not os.path.isdir(folder):
             raise UserError(f"Cars: {folder} not found; make it with "
-                            f"python dataloader/preprocess_cars.py --raw <folder of .mat files> --out {root}")
+                            f"python -m dataloader.preprocess_cars --raw <folder of .mat files> --out {root}")
     return PairDataset(*pair_by_name(*folders), resolution, paired=True)
