@@ -60,6 +60,7 @@ def test_sigterm_checkpoints_then_resume_finishes(write_config, tmp_path):
     (run,) = run_dirs(tmp_path / "runs")
     assert os.path.exists(os.path.join(run, "models", f"{stopped}-checkpoint.pt"))
     assert open(os.path.join(run, "models", "latest")).read().strip() == str(stopped)
+    assert open(os.path.join(run, "log.txt")).read().splitlines()[-1] == message  # what the terminal showed
     assert main.main([config, "--resume", run, "--set", f"training.max_iters={stopped + 2}"]) == 0
     assert os.path.exists(os.path.join(run, "models", f"{stopped + 2}-checkpoint.pt"))
 

@@ -39,6 +39,9 @@ def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path, 
     for path in ("config.json", "logs", "results", "models/3-checkpoint.pt", "models/6-checkpoint.pt",
                  "models/latest", "samples/3/X2Y.jpg", "samples/3/Y2X.jpg", "samples/6/X2Y.jpg"):
         assert os.path.exists(os.path.join(run, path)), path
+    log = open(os.path.join(run, "log.txt")).read().splitlines()
+    assert log[0] == f"run directory: {run}" and log[-1].startswith("finished 6 iterations")
+    assert [line.split("]")[0] for line in log if line.startswith("[")] == ["[2/6", "[4/6", "[6/6"]
     saved = json.load(open(os.path.join(run, "config.json")))
     assert saved["training"]["eval_freq"] == 6 and saved["model"]["shared_dim"] == 128
 
