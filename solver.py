@@ -198,7 +198,7 @@ class Solver:
     def _dataset(self, split, train):
         cfg = self.cfg
         return load_dataset(cfg.dataset, cfg.path_to_data, split, cfg.resolution, cfg.data, train,
-                            os.path.join(cfg.output_root, ".cache"), verbose=self.ctx.is_main)
+                            os.path.join(cfg.output_root, ".cache"), self.ctx)
 
     def _save(self, run_dir):
         if self.ctx.is_main:

@@ -1,13 +1,19 @@
 """Decode-and-resize each image once. `memory` keeps uint8 tensors in RAM; `disk` keeps them in a
 uint8 file under the cache folder, reused by later runs with the same files and resolution. Worker
-processes share either copy, so a training step never waits on image decoding at steady state."""
+processes share either copy, so a training step never waits on image decoding at steady state; under
+torchrun so do all the processes of a machine."""
 import contextlib
 import hashlib
 import os
+import secrets
+import shutil
+import signal
+import sys
 import time
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
 from dataloader.base import decode_halves
@@ -68,20 +74,65 @@ def _disk_arrays(ref_lists, resolution, cache_dir):
     return [torch.from_numpy(np.load(p, mmap_mode="c")) for p in paths]
 
 
-def cached(dataset, mode, cache_dir, verbose=True):
-    """`dataset` reading its images from a cache according to mode: "none" (itself), "memory", "disk"."""
+SHARED_MEMORY = "/dev/shm"  # a RAM file system on Linux
+
+
+def _memory_arrays(ref_lists, resolution):
+    arrays = [torch.empty((len(refs), 3, resolution, resolution), dtype=torch.uint8) for refs in ref_lists]
+    _decode_all(ref_lists, resolution, arrays)
+    return arrays
+
+
+def _per_machine(ref_lists, resolution, mode, cache_dir, context):
+    """The cache of a torchrun process, built once per machine rather than once per process: the machine's
+    first process decodes (with every core) into cache files while the others wait, then every process maps
+    them, and all share that one copy. For `memory` the files go to /dev/shm and are unlinked once every
+    process has mapped them, so the RAM is freed with the last process; where /dev/shm is missing or too
+    small, each process builds its own as without torchrun. Every process must call this, in the same
+    order (collective calls)."""
+    folder, shared = cache_dir, True
+    if mode == "memory":
+        token = [secrets.token_hex(4)]
+        dist.broadcast_object_list(token, src=0)
+        folder = os.path.join(SHARED_MEMORY, f"iiae-cache-{token[0]}")
+        size = sum(len(refs) for refs in ref_lists) * 3 * resolution ** 2
+        shared = os.path.isdir(SHARED_MEMORY) and shutil.disk_usage(SHARED_MEMORY).free > 2 * size
+    first = context.local_rank == 0
+    # A SIGTERM (what torchrun sends when another process fails) unwinds like Ctrl-C, so that files as
+    # large as the cache are not left behind in RAM.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum)) if first else None
+    try:
+        if first and shared:
+            _disk_arrays(ref_lists, resolution, folder)
+        dist.barrier()
+        if mode == "memory" and not os.path.isdir(folder):
+            return _memory_arrays(ref_lists, resolution)
+        arrays = _disk_arrays(ref_lists, resolution, folder)
+        if mode == "memory":
+            dist.barrier()  # every process has mapped the files
+        return arrays
+    finally:
+        if first:
+            if mode == "memory":
+                shutil.rmtree(folder, ignore_errors=True)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def cached(dataset, mode, cache_dir, verbose=True, context=None):
+    """`dataset` reading its images from a cache according to mode: "none" (itself), "memory", "disk".
+    context: the process's utils.distributed.Context; under torchrun the cache is built once per machine."""
     if mode == "none":
         return dataset
     started = time.monotonic()
-    ref_lists = (dataset.x_refs, dataset.y_refs)
-    if mode == "memory":
-        arrays = [torch.empty((len(refs), 3, dataset.resolution, dataset.resolution), dtype=torch.uint8)
-                  for refs in ref_lists]
-        _decode_all(ref_lists, dataset.resolution, arrays)
+    ref_lists, resolution = (dataset.x_refs, dataset.y_refs), dataset.resolution
+    if context is not None and context.distributed:
+        arrays = _per_machine(ref_lists, resolution, mode, cache_dir, context)
+    elif mode == "memory":
+        arrays = _memory_arrays(ref_lists, resolution)
     else:
-        arrays = _disk_arrays(ref_lists, dataset.resolution, cache_dir)
+        arrays = _disk_arrays(ref_lists, resolution, cache_dir)
     if verbose:
         count = len(dataset.x_refs) + len(dataset.y_refs)
-        print(f"cached {count} images at {dataset.resolution} px in {mode} "
+        print(f"cached {count} images at {resolution} px in {mode} "
               f"({time.monotonic() - started:.1f} s)", flush=True)
     return dataset.with_cache(*arrays)

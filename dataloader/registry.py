@@ -50,10 +50,13 @@ def build_dataset(name, root, split, resolution, data_options, train):
     return dataset
 
 
-def load_dataset(name, root, split, resolution, data_options, train, cache_dir, verbose=True):
+def load_dataset(name, root, split, resolution, data_options, train, cache_dir, context=None):
     """build_dataset, then what training and testing read: every file's header checked once (a bad one
     named, or skipped with data.skip_bad_files) and the images cached as data.cache says, in that
-    order, so the cache holds exactly the files that remain."""
+    order, so the cache holds exactly the files that remain. context: the process's
+    utils.distributed.Context (under torchrun the cache is built once per machine, and only the main
+    process reports it)."""
     dataset = build_dataset(name, root, split, resolution, data_options, train)
     dataset.scan(data_options.skip_bad_files)
-    return cached(dataset, data_options.cache, cache_dir, verbose)
+    return cached(dataset, data_options.cache, cache_dir, verbose=context is None or context.is_main,
+                  context=context)

@@ -76,7 +76,7 @@ def run_test(cfg, context):
     check_feature_norm(ckpt.networks_of(state, path), cfg.model.feature_norm, path)
     ckpt.load_networks(model, state, path, cfg.resolution)
     test_set = load_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, False,
-                            os.path.join(cfg.output_root, ".cache"), verbose=context.is_main)
+                            os.path.join(cfg.output_root, ".cache"), context)
     results = fresh_subdir(cfg.test.test_path, "results")
     print(f"testing {path} on {len(test_set)} test pairs; results in {results}", flush=True)
     started = time.monotonic()

@@ -1,15 +1,18 @@
 """The decode-and-resize caches: items equal those decoded directly; the disk cache is reused by a later
 run, rebuilt when a file changes, and an interrupted build leaves nothing behind."""
 import os
+import socket
 
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 from PIL import Image
 
 from dataloader import cache
 from dataloader.registry import build_dataset
 from tests.fakedata import make_mnist_cdcb
+from utils import distributed
 from utils.config import build_config
 
 RES = 32
@@ -128,3 +131,42 @@ def test_skipping_a_bad_file_after_caching_keeps_the_cache_aligned(data, tmp_pat
             d.scan(skip_bad_files=True)
     assert tuple(map(len, dataset.cache)) == (len(plain.x_refs), len(plain.y_refs))
     assert_same_items(items(dataset), items(plain))
+
+
+def _torchrun_process(rank, world, port, name, root, train, out, cache_dir):
+    """One of `world` processes on one machine, as torchrun starts them: caches the dataset in memory,
+    saves how often it decoded and what its items are."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                      WORLD_SIZE=str(world))
+    context = distributed.setup("cpu")
+    decodes = []
+    real_decode = cache._decode_all
+    cache._decode_all = lambda *args: (decodes.append(1), real_decode(*args))[1]
+    try:
+        dataset = cache.cached(build(name, root, train), "memory", str(cache_dir), verbose=False, context=context)
+        torch.save({"decodes": len(decodes), "items": items(dataset)}, os.path.join(out, f"rank{rank}.pt"))
+    finally:
+        distributed.teardown(context)
+
+
+@pytest.mark.parametrize("shared_memory", [True, False], ids=["dev-shm", "no-dev-shm"])
+def test_torchrun_builds_the_memory_cache_once_per_machine(tmp_path, monkeypatch, shared_memory):
+    """Two processes of one machine: with /dev/shm the first decodes and both read its copy, which is gone
+    from /dev/shm afterwards; without it each decodes its own. Items equal those decoded directly."""
+    if not os.path.isdir(cache.SHARED_MEMORY):
+        pytest.skip("no /dev/shm here")
+    if not shared_memory:
+        monkeypatch.setattr(cache, "SHARED_MEMORY", str(tmp_path / "no-shm"))
+    before = set(os.listdir("/dev/shm"))
+    root = make_mnist_cdcb(tmp_path / "data", n_train=6, n_test=2, size=RES)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # Forked, as in test_distributed: the children start in milliseconds.
+    mp.start_processes(_torchrun_process, args=(2, port, "MNIST-CDCB", root, False, str(tmp_path), tmp_path / "c"),
+                       nprocs=2, start_method="fork")
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    assert [r["decodes"] for r in ranks] == ([1, 0] if shared_memory else [1, 1])
+    for r in ranks:
+        assert_same_items(r["items"], items(build("MNIST-CDCB", root, False)))
+    assert {n for n in set(os.listdir("/dev/shm")) - before if n.startswith("iiae-cache-")} == set()
