@@ -15,7 +15,6 @@ import math
 import os
 import tempfile
 
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dataloader.registry import build_dataset

@@ -16,7 +16,6 @@ from typing import Optional
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
-from torchvision.transforms import v2 as T
 from torchvision.transforms.v2 import functional as TF
 
 from utils.errors import UserError

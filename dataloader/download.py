@@ -48,7 +48,8 @@ def _cars_layout(folder):
 
 def _afhq_layout(folder):
     # wild/ is in the archive too, unused here.
-    return all(os.path.isdir(os.path.join(folder, split, kind)) for split in ("train", "val") for kind in ("cat", "dog"))
+    return all(os.path.isdir(os.path.join(folder, split, kind))
+               for split in ("train", "val") for kind in ("cat", "dog"))
 
 
 @dataclass(frozen=True)
@@ -215,9 +216,10 @@ def safe_extract(archive, dest):
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
-                check_members(archive, [
-                    (i.filename, "symlink", zf.read(i).decode("utf-8", "replace")) if stat.S_ISLNK(i.external_attr >> 16)
-                    else (i.filename, "dir" if i.is_dir() else "file", None) for i in zf.infolist()])
+                check_members(archive, [(i.filename, "symlink", zf.read(i).decode("utf-8", "replace"))
+                                        if stat.S_ISLNK(i.external_attr >> 16)
+                                        else (i.filename, "dir" if i.is_dir() else "file", None)
+                                        for i in zf.infolist()])
                 bad = zf.testzip()
                 if bad is not None:
                     raise DownloadError(f"corrupt archive {name}: bad CRC for member {bad!r}")
