@@ -16,7 +16,7 @@ GROUPS = ("exclusive", "shared", "decoders")
 class IIAE(nn.Module):
     def __init__(self, resolution, exclusive_dim=8, shared_dim=128, shared_hidden=256,
                  encoder_channels=(32, 64, 128, 256), decoder_channels=(512, 256, 128, 64),
-                 dropout=0.5, leaky_slope=0.02, logvar_clamp=9.21, feature_norm="domain", init="pytorch"):
+                 dropout=0.5, leaky_slope=0.02, logvar_clamp=9.21, feature_norm="instance", init="pytorch"):
         super().__init__()
         if resolution < 32 or resolution & (resolution - 1):
             raise ValueError(f"resolution must be a power of two >= 32, got {resolution}")
@@ -85,11 +85,17 @@ class IIAE(nn.Module):
         return self.decoders[domain](z_exclusive, z_shared)
 
 
+def saved_feature_norm(state_dict):
+    """The `model.feature_norm` a state dict was saved with, read from F's parameter names."""
+    if "features.0.weight" in state_dict:
+        return "shared"
+    return "domain" if "features.norms.0.0.running_mean" in state_dict else "instance"
+
+
 def check_feature_norm(state_dict, feature_norm, path):
     """A one-line error, before the parameter-by-parameter comparison, when a checkpoint's F was built
-    with the other `model.feature_norm` (runs made before per-domain BatchNorm use the seed's)."""
-    saved = ("shared" if "features.0.weight" in state_dict
-             else "domain" if "features.convs.0.weight" in state_dict else feature_norm)
+    with another `model.feature_norm` (runs made before it existed used the seed's "shared")."""
+    saved = saved_feature_norm(state_dict)
     if saved != feature_norm:
         raise UserError(f"checkpoint {path} was trained with model.feature_norm \"{saved}\" but the config has "
                         f"\"{feature_norm}\": set \"feature_norm\": \"{saved}\" in the model section of the run's "

@@ -1,8 +1,10 @@
-"""The IIAE networks (DESIGN.md section 1). Every piece is written once and instantiated per domain.
+"""The IIAE networks. Every piece is written once and instantiated per domain.
 
 At resolution R the encoder stack gives a 256 x R/16 x R/16 feature map and the decoders start
 from a 512 x R/32 x R/32 seed; the linear layers follow, so R = 256 is exactly the seed network.
 """
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -46,14 +48,13 @@ class SharedNormFeatures(nn.Sequential):
 
 
 class DomainNormFeatures(nn.Module):
-    """F with its convolutions shared by both domains and BatchNorm statistics and affine parameters
-    per domain (domain-specific batch normalization): each domain's running averages describe its
-    own images, so evaluation mode gives the codes training saw, one image at a time."""
+    """F with its convolutions shared by both domains and normalization layers (statistics and affine
+    parameters) per domain. `norm` is a layer class taking the channel count."""
 
-    def __init__(self, channels, slope, domains=2):
+    def __init__(self, channels, slope, norm, domains=2):
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv2d(c_in, c, 4, 2, 1) for c_in, c in zip([3, *channels[:-1]], channels))
-        self.norms = nn.ModuleList(nn.ModuleList(nn.BatchNorm2d(c) for c in channels) for _ in range(domains))
+        self.norms = nn.ModuleList(nn.ModuleList(norm(c) for c in channels) for _ in range(domains))
         self.act = nn.LeakyReLU(slope)
 
     def forward(self, image, domain):
@@ -63,7 +64,17 @@ class DomainNormFeatures(nn.Module):
         return h
 
 
-FEATURE_NORMS = {"domain": DomainNormFeatures, "shared": SharedNormFeatures}
+def instance_norm(channels):
+    """Each image's own statistics per channel, no batch statistics. A colour uniform over the image adds
+    a constant to each channel of the first convolution (away from the border), which these remove."""
+    return nn.InstanceNorm2d(channels, affine=True)
+
+
+# instance: per-domain InstanceNorm; domain: per-domain BatchNorm (domain-specific batch normalization,
+# whose running averages describe one domain each); shared: the seed's one BatchNorm for both domains.
+FEATURE_NORMS = {"instance": partial(DomainNormFeatures, norm=instance_norm),
+                 "domain": partial(DomainNormFeatures, norm=nn.BatchNorm2d),
+                 "shared": SharedNormFeatures}
 
 
 class ExclusiveEncoder(nn.Module):

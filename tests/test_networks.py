@@ -25,19 +25,22 @@ def test_shapes(resolution):
 
 
 def test_feature_norms():
-    """Per domain: convolutions shared, BatchNorm statistics separate. Shared: the seed's layer names."""
+    """Per domain: convolutions shared, normalization separate. Shared: the seed's layer names."""
     torch.manual_seed(0)
-    model = IIAE(32)
-    model(torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32) * 2 + 3)
-    norms = model.features.norms
+    batchnorm = IIAE(32, feature_norm="domain")
+    batchnorm(torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32) * 2 + 3)
+    norms = batchnorm.features.norms
     assert not torch.allclose(norms[0][0].running_mean, norms[1][0].running_mean)
-    assert len(model.features.convs) == 4
+    assert len(batchnorm.features.convs) == 4
+    instance = IIAE(32)
+    assert isinstance(instance.features.norms[1][3], torch.nn.InstanceNorm2d)
+    assert not any(k.startswith("features.") and "running" in k for k in instance.state_dict())
     seed = IIAE(32, feature_norm="shared")
     assert {k for k in seed.state_dict() if k.startswith("features.")} >= {
         "features.0.weight", "features.1.running_mean", "features.9.weight", "features.10.running_var"}
 
 
-@pytest.mark.parametrize("feature_norm", ["domain", "shared"])
+@pytest.mark.parametrize("feature_norm", ["instance", "domain", "shared"])
 def test_evaluation_mode_does_not_depend_on_the_batch(feature_norm):
     """An image's codes and translations alone equal those inside a batch of 100 others."""
     torch.manual_seed(0)
@@ -84,10 +87,12 @@ def test_batch_statistics_leave_running_buffers_alone():
 
 def test_a_checkpoint_of_the_other_feature_norm_is_named():
     seed_state = IIAE(32, feature_norm="shared").state_dict()
-    check_feature_norm(seed_state, "shared", "old.pt")
-    check_feature_norm(IIAE(32).state_dict(), "domain", "new.pt")
+    for feature_norm in ("instance", "domain", "shared"):
+        check_feature_norm(IIAE(32, feature_norm=feature_norm).state_dict(), feature_norm, "new.pt")
+    with pytest.raises(UserError, match='trained with model.feature_norm "domain"'):
+        check_feature_norm(IIAE(32, feature_norm="domain").state_dict(), "instance", "new.pt")
     with pytest.raises(UserError, match='trained with model.feature_norm "shared".*feature_norm=shared'):
-        check_feature_norm(seed_state, "domain", "old.pt")
+        check_feature_norm(seed_state, "instance", "old.pt")
 
 
 def test_init_choices():

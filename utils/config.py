@@ -54,11 +54,12 @@ SCHEMA = dict(
                        "`batch_over_dataset` multiplies every KL term by batch_size / number of training pairs "
                        "(the seed's choice, with the pair count fixed); `none` uses the plain KL as the paper does.",
                        ("batch_over_dataset", "none")),
-        feature_norm=Key("domain", "str",
-                         "BatchNorm in the shared feature extractor F: `domain` keeps statistics and affine "
-                         "parameters per domain (convolutions shared), so evaluation mode works one image at a "
-                         "time; `shared` is the seed's single BatchNorm for both domains (evaluate it with "
-                         "`eval_batchnorm: batch`).", ("domain", "shared")),
+        feature_norm=Key("instance", "str",
+                         "Normalization in the shared feature extractor F, whose convolutions serve both domains: "
+                         "`instance` (per-domain InstanceNorm: each image's own statistics), `domain` (per-domain "
+                         "BatchNorm), `shared` (the seed's one BatchNorm for both domains; its running averages fit "
+                         "neither domain, so evaluate it with `eval_batchnorm: batch`). See README, Measurements.",
+                         ("instance", "domain", "shared")),
         init=Key("pytorch", "str",
                  "Initial weights: `pytorch` is PyTorch's default layer initialisation; `kaiming_normal` the seed's "
                  "(Kaiming-normal Conv/Linear weights, zero biases), which starts disentangling much later "
