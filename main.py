@@ -4,11 +4,13 @@ Reads the JSON config, then trains it with a Solver ("train": 1) or tests a chec
 Under `torchrun --nproc_per_node=N main.py CONFIG` each process trains on its own device.
 """
 import argparse
+import json
 import os
 import sys
 
-from utils.config import load_config
+from utils.config import load_config, resume_differences
 from utils.errors import UserError, one_line
+from utils.rundir import saved_config_path
 
 
 def parse_args(argv):
@@ -29,16 +31,35 @@ def parse_args(argv):
     return args
 
 
+def _check_same_run(cfg, config_path, run_dir, overrides):
+    """Resuming with a CONFIG continues the run only if CONFIG trains what the run trained: a key that
+    differs (other than RESUME_SAFE ones and deliberate --set changes) stops, naming it."""
+    saved_path = saved_config_path(run_dir)
+    if not os.path.isfile(saved_path):
+        return  # not a run directory; find_checkpoint says so
+    differing = resume_differences(cfg, load_config(saved_path, overrides), overrides)
+    if differing:
+        listed = ", ".join(f"{key} ({json.dumps(was)} in the run, {json.dumps(now)} in {config_path})"
+                           for key, was, now in differing)
+        raise UserError(f"resume: {config_path} differs from the run's saved config {saved_path} in {listed}; "
+                        f"to continue the run as it was: python main.py --resume {run_dir}; to change a key "
+                        "on purpose: --set KEY=VALUE")
+
+
 def run(argv):
     args = parse_args(argv)
     overrides = list(args.overrides)
-    config_path = args.config or os.path.join(args.resume or args.test, "config.json")
+    config_path = args.config
     if args.resume:
+        config_path = config_path or saved_config_path(args.resume)
         overrides += ["training.resume_iters=latest", f"training.restored_model_path={args.resume}", "train=1"]
     if args.test:
+        config_path = config_path or os.path.join(args.test, "config.json")
         # A --set may pick another checkpoint; the mode and the run come from --test.
         overrides = ["test.test_iters=latest", *overrides, "train=0", f"test.test_path={args.test}"]
     cfg = load_config(config_path, overrides)
+    if args.resume and args.config:
+        _check_same_run(cfg, args.config, args.resume, overrides)
 
     # Imported after the config is known good, so a typo is reported before torch loads.
     from metrics.evaluate import run_test
@@ -48,7 +69,7 @@ def run(argv):
     context = setup(cfg.device)
     try:
         if cfg.train:
-            return Solver(cfg, context, config_path=config_path).train()
+            return Solver(cfg, context).train()
         return run_test(cfg, context)
     finally:
         teardown(context)

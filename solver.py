@@ -27,8 +27,8 @@ _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Solver:
-    def __init__(self, cfg, context, config_path=None):
-        self.cfg, self.ctx, self.config_path = cfg, context, config_path
+    def __init__(self, cfg, context):
+        self.cfg, self.ctx = cfg, context
         self.device = context.device
         torch.manual_seed(cfg.seed)
         self.model = IIAE.from_config(cfg.resolution, cfg.model).to(self.device)
@@ -158,10 +158,9 @@ class Solver:
                         watch.check()
                         if not save_now:
                             self._save(run_dir)
-                        config = self.config_path or os.path.join(run_dir, "config.json")
+                        # --resume alone reads the run's saved config, so --set overrides it began with hold.
                         raise Interrupted(f"interrupted at iteration {it}; checkpoint saved; resume with: "
-                                          f"python main.py {config} --resume {run_dir}",
-                                          stop.received or signal.SIGINT)
+                                          f"python main.py --resume {run_dir}", stop.received or signal.SIGINT)
             if ctx.is_main:
                 progress.close()
                 writer.close()

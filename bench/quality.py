@@ -98,7 +98,7 @@ def run():
           f"{cfg.training.max_iters} iterations at {cfg.resolution} px, batch {cfg.training.batch_size}", flush=True)
     context = setup(cfg.device)
     try:
-        run_dir = Solver(cfg, context, config_path=args.config).train()
+        run_dir = Solver(cfg, context).train()
     finally:
         teardown(context)
     rows = measure(run_dir, cfg, context.device)

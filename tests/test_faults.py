@@ -1,4 +1,5 @@
 """Interrupted runs, exact resume, corrupt checkpoints and data, non-finite losses, existing run dirs."""
+import json
 import os
 import signal
 import subprocess
@@ -41,10 +42,11 @@ def test_resume_is_bit_exact(write_config, tmp_path):
     assert _scalars(run_full) == _scalars(run_half)
 
 
-def test_sigterm_checkpoints_then_resume_finishes(write_config, tmp_path):
+def test_sigterm_checkpoints_then_the_printed_command_resumes_the_same_run(write_config, tmp_path, capsys):
     config = write_config(training={"max_iters": 100000, "model_save_freq": 100000, "print_freq": 1,
                                     "sample_freq": 100000})
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), config], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), config,
+                             "--set", "training.rec_weight=50"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -55,14 +57,44 @@ def test_sigterm_checkpoints_then_resume_finishes(write_config, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM
     message = err.strip().splitlines()[-1]
-    assert message.startswith("error: interrupted at iteration ") and "resume with: python main.py" in message
-    stopped = int(message.split("iteration ")[1].split(";")[0])
     (run,) = run_dirs(tmp_path / "runs")
+    assert message.startswith("error: interrupted at iteration ")
+    assert message.endswith(f"resume with: python main.py --resume {run}")
+    stopped = int(message.split("iteration ")[1].split(";")[0])
     assert os.path.exists(os.path.join(run, "models", f"{stopped}-checkpoint.pt"))
-    assert open(os.path.join(run, "models", "latest")).read().strip() == str(stopped)
     assert open(os.path.join(run, "log.txt")).read().splitlines()[-1] == message  # what the terminal showed
-    assert main.main([config, "--resume", run, "--set", f"training.max_iters={stopped + 2}"]) == 0
+
+    # CONFIG lacks the run's --set: resuming with it would train another run, so it stops naming the key.
+    assert main.main([config, "--resume", run, "--set", f"training.max_iters={stopped + 2}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: resume: ") and "\n" not in err
+    assert "training.rec_weight (50.0 in the run, 100.02 in " in err and "max_iters" not in err
+    assert f"python main.py --resume {run};" in err
+    # The printed command (plus a longer max_iters, a key safe to change) continues with the run's config.
+    assert main.main(["--resume", run, "--set", f"training.max_iters={stopped + 2}"]) == 0
     assert os.path.exists(os.path.join(run, "models", f"{stopped + 2}-checkpoint.pt"))
+    resumed = json.load(open(os.path.join(run, f"config_resume_{stopped}.json")))
+    assert resumed["training"]["rec_weight"] == 50.0
+    # Interrupted again, the bare command reads that newest saved config (its max_iters, its rec_weight).
+    assert main.main(["--resume", run, "--set", f"training.max_iters={stopped + 3}"]) == 0
+    assert json.load(open(os.path.join(run, f"config_resume_{stopped + 2}.json")))["training"]["rec_weight"] == 50.0
+
+
+def test_resume_with_the_same_config_and_safe_changes_is_accepted(write_config, tmp_path):
+    config = write_config(training={"max_iters": 2, "model_save_freq": 2})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    assert main.main([config, "--resume", run, "--set", "training.max_iters=3", "--set", "training.keep_last=1",
+                      "--set", "training.lr=1e-4"]) == 0  # lr: deliberately, with --set
+    assert sorted(os.listdir(os.path.join(run, "models"))) == ["3-checkpoint.pt", "latest"]
+
+
+def test_resume_safe_keys_are_documented():
+    from utils.config import RESUME_SAFE
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = readme[readme.index("### Resume and interruptions"):readme.index("### Multi-GPU")]
+    for key in RESUME_SAFE:
+        assert f"`{key}`" in section, key
 
 
 def test_truncated_checkpoint_falls_back_to_the_previous_one(write_config, tmp_path, capsys):

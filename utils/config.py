@@ -116,6 +116,36 @@ SCHEMA = dict(
 )
 
 
+# Keys a resumed run may change without changing what it trains: how long it runs, how often it reports,
+# samples, saves and evaluates, how it loads its data and where it runs; plus the test section, which
+# training reads only for its evaluation batches. Resuming with a CONFIG that differs from the run's saved
+# config in any other key stops (main.py); `--set` changes any key deliberately.
+RESUME_SAFE = ("training.max_iters", "training.print_freq", "training.sample_freq", "training.model_save_freq",
+               "training.eval_freq", "training.eval_pairs", "training.keep_last", "training.num_workers",
+               "data.cache", "device", "output_root", "test")
+
+
+def flatten(cfg, prefix=""):
+    """{dotted key: value} of a nested config."""
+    out = {}
+    for name, value in cfg.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, prefix + name + "."))
+        else:
+            out[prefix + name] = value
+    return out
+
+
+def resume_differences(cfg, saved, overrides=()):
+    """The dotted keys in which `cfg` differs from the run's `saved` config, leaving out RESUME_SAFE keys
+    (a section name covers its keys) and those set with `--set` (overrides): [(key, saved value, value)]."""
+    deliberate = {text.split("=", 1)[0].strip() for text in overrides}
+    here, there = flatten(cfg), flatten(saved)
+    return [(key, there.get(key), value) for key, value in here.items()
+            if value != there.get(key) and key not in deliberate
+            and not any(key == safe or key.startswith(safe + ".") for safe in RESUME_SAFE)]
+
+
 class Config(dict):
     """A nested dict with attribute access (cfg.training.lr); saved back as plain JSON."""
 

@@ -2,7 +2,10 @@
 results/ and models/. An existing directory is never overwritten: a suffix makes the name new."""
 import json
 import os
+import re
 import time
+
+_RESUMED = re.compile(r"^config_resume_(\d+)\.json$")
 
 
 def _unique(path):
@@ -28,6 +31,16 @@ def create_run_dir(cfg, resume_dir=None, iteration=0):
     with open(os.path.join(run_dir, config_name), "w", encoding="utf-8") as f:
         json.dump(cfg.to_dict(), f, indent=4)
     return run_dir
+
+
+def saved_config_path(run_dir):
+    """The config a run last trained with: its newest config_resume_<iter>.json, else its config.json."""
+    resumed = sorted((int(m.group(1)), m.group(0)) for m in map(_RESUMED.match, _listing(run_dir)) if m)
+    return os.path.join(run_dir, resumed[-1][1] if resumed else "config.json")
+
+
+def _listing(folder):
+    return os.listdir(folder) if os.path.isdir(folder) else []
 
 
 def fresh_name(run_dir, name):
