@@ -10,7 +10,7 @@ import sys
 
 from utils.config import load_config, resume_differences
 from utils.errors import UserError, one_line
-from utils.rundir import saved_config_path
+from utils.rundir import check_writable, saved_config_path
 
 
 def parse_args(argv):
@@ -60,6 +60,10 @@ def run(argv):
     cfg = load_config(config_path, overrides)
     if args.resume and args.config:
         _check_same_run(cfg, args.config, args.resume, overrides)
+    if cfg.train:
+        check_writable(cfg.output_root, "config: 'output_root'")
+    if cfg.data.cache == "disk":
+        check_writable(os.path.join(cfg.output_root, ".cache"), "config: 'data.cache' is \"disk\" but its folder")
 
     # Imported after the config is known good, so a typo is reported before torch loads.
     from metrics.evaluate import run_test

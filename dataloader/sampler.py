@@ -15,7 +15,9 @@ class ResumableSampler(Sampler):
         self.start_iteration, self.rank, self.world_size = start_iteration, rank, world_size
 
     def _permutation(self, epoch):
-        return torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
+        # Reduced so that any config seed, up to 2^64 - 1, makes a valid generator seed.
+        seed = (self.seed * 1_000_003 + epoch) % (2 ** 63)
+        return torch.randperm(self.size, generator=torch.Generator().manual_seed(seed))
 
     def __iter__(self):
         epoch, order = -1, None

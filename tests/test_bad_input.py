@@ -1,9 +1,11 @@
 """Every mistake a user can make exits non-zero with one line naming it, and creates no run directory."""
+import errno
 import os
 
 import pytest
 
 import main
+from utils import rundir
 from tests.conftest import run_cli, run_dirs
 
 
@@ -36,11 +38,23 @@ def test_invalid_json(capsys, tmp_path):
     _fails([str(path)], capsys, tmp_path, "is not valid JSON: line 1")
 
 
+@pytest.mark.parametrize("content", [
+    '{"dataset": "MNIST-CDCB", "path_to_data": "x"}'.encode("utf-16"),
+    bytes(range(256)),
+])
+def test_config_that_is_not_utf8(capsys, tmp_path, content):
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    _fails([str(path)], capsys, tmp_path, f"config file {path} is not UTF-8 text (byte ")
+
+
 @pytest.mark.parametrize("sections,message", [
     ({"training": {"batch_size": "4"}}, "'training.batch_size' must be an integer"),
     ({"resolution": 48}, "'resolution' is 48"),
     ({"dataset": "MNIST"}, "'dataset' is \"MNIST\""),
     ({"path_to_data": "/nonexistent/data"}, "'path_to_data' folder not found: /nonexistent/data"),
+    ({"training": {"num_workers": -1}}, "'training.num_workers' is -1; it must be in [0, inf)"),
+    ({"training": {"lr": -0.1}}, "'training.lr' is -0.1; it must be in [0, inf)"),
 ])
 def test_config_mistakes(write_config, capsys, tmp_path, sections, message):
     _fails([write_config(**sections)], capsys, tmp_path, message)
@@ -68,3 +82,26 @@ def test_missing_checkpoint_in_test_mode_lists_what_exists(write_config, capsys,
 def test_missing_test_run_directory(write_config, capsys, tmp_path):
     _fails([write_config(train=0, test={"test_path": str(tmp_path / "gone")})], capsys, tmp_path,
            "run directory not found")
+
+
+def test_output_root_under_a_file(write_config, capsys, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    root = tmp_path / "afile" / "runs"
+    _fails([write_config(output_root=str(root))], capsys, tmp_path,
+           f"config: 'output_root' {root} cannot be a folder: {tmp_path / 'afile'} is a file")
+
+
+def test_cache_folder_that_is_a_file(write_config, capsys, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".cache").write_text("x")
+    err = _fails([write_config(output_root=str(tmp_path / "out"), data={"cache": "disk"})], capsys, tmp_path, "'data.cache' is \"disk\" but its folder")
+    assert "is a file" in err
+
+
+def test_read_only_output_root(write_config, capsys, tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr(rundir.tempfile, "TemporaryFile", read_only)
+    _fails([write_config()], capsys, tmp_path,
+           f"config: 'output_root' {tmp_path / 'runs'} is not writable: cannot create a file in {tmp_path} "
+           "(Read-only file system)")

@@ -73,6 +73,33 @@ def test_bad_values_name_the_key(path, value, message):
         build_config(raw)
 
 
+@pytest.mark.parametrize("override,message", [
+    ("training.lr=-1e-4", "'training.lr' is -0.0001; it must be in [0, inf)"),
+    ("training.beta1=1", "'training.beta1' is 1.0; it must be in [0, 1)"),
+    ("training.beta2=-0.1", "'training.beta2' is -0.1; it must be in [0, 1)"),
+    ("training.weight_decay=-1", "'training.weight_decay' is -1.0; it must be in [0, inf)"),
+    ("model.dropout=1", "'model.dropout' is 1.0; it must be in [0, 1)"),
+    ("training.num_workers=-1", "'training.num_workers' is -1; it must be in [0, inf)"),
+    ("seed=18446744073709551616", "'seed' is 18446744073709551616; it must be in [0, 2^64)"),
+    ("seed=-1", "'seed' is -1; it must be in [0, 2^64)"),
+    ("training.eval_freq=-1", "'training.eval_freq' is -1; it must be in [0, inf)"),
+    ("training.keep_last=-2", "'training.keep_last' is -2; it must be in [0, inf)"),
+    ("training.eval_pairs=-5", "'training.eval_pairs' is -5; it must be in [0, inf)"),
+    ("test.num_results=-1", "'test.num_results' is -1; it must be in [0, inf)"),
+    ("training.max_iters=0", "'training.max_iters' is 0; it must be in [1, inf)"),
+])
+def test_out_of_range_values_name_the_key_and_the_range(override, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        build_config(SEED_SAMPLE, [override])
+
+
+def test_range_bounds_are_valid_values():
+    cfg = build_config(SEED_SAMPLE, ["seed=18446744073709551615", "training.beta1=0", "model.dropout=0",
+                                     "training.lr=0", "training.resume_iters=latest",
+                                     "training.restored_model_path=x"])
+    assert cfg.seed == 2 ** 64 - 1 and cfg.training.beta1 == 0.0
+
+
 def test_overrides_are_typed_by_the_schema():
     cfg = build_config(SEED_SAMPLE, ["training.max_iters=200", "resolution=64", "training.lr=1e-4",
                                      "training.channels_last=true", "training.milestones=[5, 9]",

@@ -23,6 +23,7 @@ class Key:
     type: str  # "int", "float", "bool", "str", "int_list", "int_or_latest"
     doc: str
     choices: tuple = ()
+    range: str = ""  # the valid interval of a number, e.g. "[0, 1)"; "inf" and "2^N" may be bounds
 
 
 SCHEMA = dict(
@@ -34,22 +35,22 @@ SCHEMA = dict(
     train=Key(1, "int", "1 trains, 0 tests the checkpoint named in `test`.", (0, 1)),
     resolution=Key(256, "int", "Image side in pixels; a power of two from 32 to 512.",
                    (32, 64, 128, 256, 512)),
-    seed=Key(0, "int", "Seed for parameters, data order, dropout and sampling."),
+    seed=Key(0, "int", "Seed for parameters, data order, dropout and sampling.", range="[0, 2^64)"),
     device=Key("auto", "str", "`auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`."),
     output_root=Key(".", "str", "Folder in which run directories are created."),
     model=dict(
         name=Key("IIAE", "str", "Model name; `\"model\": \"IIAE\"` (the seed's form) sets only this.", ("IIAE",)),
-        exclusive_dim=Key(8, "int", "Size of each exclusive code z^x, z^y."),
-        shared_dim=Key(128, "int", "Size of the shared code z^s."),
-        shared_hidden=Key(256, "int", "Width of the hidden linear layer of R_x, R_y and Q."),
+        exclusive_dim=Key(8, "int", "Size of each exclusive code z^x, z^y.", range="[1, inf)"),
+        shared_dim=Key(128, "int", "Size of the shared code z^s.", range="[1, inf)"),
+        shared_hidden=Key(256, "int", "Width of the hidden linear layer of R_x, R_y and Q.", range="[1, inf)"),
         encoder_channels=Key([32, 64, 128, 256], "int_list",
                              "Channels of the four stride-2 convolutions of E_x, E_y and F."),
         decoder_channels=Key([512, 256, 128, 64], "int_list",
                              "Channels of the four transposed convolutions of D_x, D_y (the first is also the seed's)."),
-        dropout=Key(0.5, "float", "Dropout after the first two decoder blocks."),
+        dropout=Key(0.5, "float", "Dropout after the first two decoder blocks.", range="[0, 1)"),
         leaky_slope=Key(0.02, "float", "LeakyReLU slope (the seed's 0.02; the official TF code uses 0.2)."),
-        logvar_clamp=Key(9.21, "float", "Log-variances are clamped to [-c, c], as in the official code (variance <= 1e4)."),
-        kl_anneal_iters=Key(25000, "int", "KL annealing a(t) = 1 - exp(-t / this); 0 turns annealing off (a = 1)."),
+        logvar_clamp=Key(9.21, "float", "Log-variances are clamped to [-c, c], as in the official code (variance <= 1e4).", range="(0, inf)"),
+        kl_anneal_iters=Key(25000, "int", "KL annealing a(t) = 1 - exp(-t / this); 0 turns annealing off (a = 1).", range="[0, inf)"),
         kl_scaling=Key("batch_over_dataset", "str",
                        "`batch_over_dataset` multiplies every KL term by batch_size / number of training pairs "
                        "(the seed's choice, with the pair count fixed); `none` uses the plain KL as the paper does.",
@@ -78,28 +79,28 @@ SCHEMA = dict(
                   "(uint8 file in `<output_root>/.cache`).", ("none", "memory", "disk")),
     ),
     training=dict(
-        max_iters=Key(50000, "int", "Training iterations."),
+        max_iters=Key(50000, "int", "Training iterations.", range="[1, inf)"),
         resume_iters=Key(0, "int_or_latest", "Resume from this checkpoint iteration of `restored_model_path`; "
-                         "`\"latest\"` takes its newest good checkpoint; 0 starts fresh."),
+                         "`\"latest\"` takes its newest good checkpoint; 0 starts fresh.", range="[0, inf)"),
         restored_model_path=Key("", "str", "Run directory to resume from (its `models/` folder is read)."),
-        batch_size=Key(16, "int", "Pairs per step, per process under torchrun."),
-        lr=Key(0.00002, "float", "Adam learning rate of all three optimizers."),
-        weight_decay=Key(0.0, "float", "Adam weight decay."),
-        beta1=Key(0.9, "float", "Adam beta1."),
-        beta2=Key(0.999, "float", "Adam beta2."),
+        batch_size=Key(16, "int", "Pairs per step, per process under torchrun.", range="[1, inf)"),
+        lr=Key(0.00002, "float", "Adam learning rate of all three optimizers.", range="[0, inf)"),
+        weight_decay=Key(0.0, "float", "Adam weight decay.", range="[0, inf)"),
+        beta1=Key(0.9, "float", "Adam beta1.", range="[0, 1)"),
+        beta2=Key(0.999, "float", "Adam beta2.", range="[0, 1)"),
         milestones=Key([10000, 30000], "int_list", "Iterations at which the learning rate is multiplied by scheduler_gamma."),
-        scheduler_gamma=Key(0.5, "float", "Learning-rate decay factor at each milestone."),
-        rec_weight=Key(100.02, "float", "Weight of the L1 reconstruction terms."),
-        X_kld_weight=Key(5.02, "float", "Weight of KL(q(z^x|x)||N(0,I)) + KL(q(z^y|y)||N(0,I)) (annealed)."),
-        S_kld_weight=Key(0.02, "float", "Weight of KL(q(z^s|x,y)||N(0,I)) (annealed)."),
-        inter_kld_weight=Key(5.0, "float", "Weight of KL(q(z^s|x,y)||r^x(z^s|x)) + KL(q(z^s|x,y)||r^y(z^s|y))."),
-        print_freq=Key(100, "int", "Iterations between TensorBoard scalars and progress-line updates."),
-        sample_freq=Key(2000, "int", "Iterations between sample grids (`samples/<iter>/`)."),
-        model_save_freq=Key(5000, "int", "Iterations between checkpoints (one is always written at the end)."),
-        eval_freq=Key(0, "int", "Iterations between test-split retrieval evaluations logged to TensorBoard; 0 is off."),
-        eval_pairs=Key(0, "int", "Test pairs used by the in-training evaluation; 0 uses them all."),
-        keep_last=Key(0, "int", "Keep only this many newest checkpoints; 0 keeps all."),
-        num_workers=Key(2, "int", "DataLoader worker processes."),
+        scheduler_gamma=Key(0.5, "float", "Learning-rate decay factor at each milestone.", range="(0, inf)"),
+        rec_weight=Key(100.02, "float", "Weight of the L1 reconstruction terms.", range="[0, inf)"),
+        X_kld_weight=Key(5.02, "float", "Weight of KL(q(z^x|x)||N(0,I)) + KL(q(z^y|y)||N(0,I)) (annealed).", range="[0, inf)"),
+        S_kld_weight=Key(0.02, "float", "Weight of KL(q(z^s|x,y)||N(0,I)) (annealed).", range="[0, inf)"),
+        inter_kld_weight=Key(5.0, "float", "Weight of KL(q(z^s|x,y)||r^x(z^s|x)) + KL(q(z^s|x,y)||r^y(z^s|y)).", range="[0, inf)"),
+        print_freq=Key(100, "int", "Iterations between TensorBoard scalars and progress-line updates.", range="[1, inf)"),
+        sample_freq=Key(2000, "int", "Iterations between sample grids (`samples/<iter>/`).", range="[1, inf)"),
+        model_save_freq=Key(5000, "int", "Iterations between checkpoints (one is always written at the end).", range="[1, inf)"),
+        eval_freq=Key(0, "int", "Iterations between test-split retrieval evaluations logged to TensorBoard; 0 is off.", range="[0, inf)"),
+        eval_pairs=Key(0, "int", "Test pairs used by the in-training evaluation; 0 uses them all.", range="[0, inf)"),
+        keep_last=Key(0, "int", "Keep only this many newest checkpoints; 0 keeps all.", range="[0, inf)"),
+        num_workers=Key(2, "int", "DataLoader worker processes.", range="[0, inf)"),
         precision=Key("fp32", "str", "`fp32`, `bf16` or `fp16` (autocast; fp16 adds a gradient scaler).",
                       ("fp32", "bf16", "fp16")),
         channels_last=Key(False, "bool", "Use the channels-last memory format for images and convolutions."),
@@ -107,11 +108,11 @@ SCHEMA = dict(
         sync_bn=Key(False, "bool", "Under torchrun, synchronise BatchNorm statistics across processes."),
     ),
     test=dict(
-        test_iters=Key(50000, "int_or_latest", "Checkpoint iteration to test; `\"latest\"` takes the newest."),
-        batch_size=Key(16, "int", "Pairs per test batch."),
+        test_iters=Key(50000, "int_or_latest", "Checkpoint iteration to test; `\"latest\"` takes the newest.", range="[0, inf)"),
+        batch_size=Key(16, "int", "Pairs per test batch.", range="[1, inf)"),
         test_path=Key("", "str", "Run directory whose `models/<test_iters>-checkpoint.pt` is tested; "
                       "results go to its `results/`."),
-        num_results=Key(0, "int", "Test batches drawn as result grids; 0 draws them all."),
+        num_results=Key(0, "int", "Test batches drawn as result grids; 0 draws them all.", range="[0, inf)"),
     ),
 )
 
@@ -223,6 +224,8 @@ def _check(raw, schema, prefix):
         if not _type_ok(spec.type, value):
             raise UserError(f"config: '{path}' must be {_TYPE_NAMES[spec.type]}, got {json.dumps(value)}")
         value = _normalise(spec.type, value)
+        if spec.range and value != "latest" and not _in_range(spec.range, value):
+            raise UserError(f"config: '{path}' is {json.dumps(value)}; it must be in {spec.range}")
         if spec.choices and value not in spec.choices:
             allowed = ", ".join(json.dumps(c) for c in spec.choices)
             raise UserError(f"config: '{path}' is {json.dumps(value)}; choose one of {allowed}")
@@ -230,14 +233,23 @@ def _check(raw, schema, prefix):
     return out
 
 
+def _bound(text):
+    text = text.strip()
+    if text == "inf":
+        return float("inf")
+    if text.startswith("2^"):
+        return 2 ** int(text[2:])
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _in_range(interval, value):
+    """Whether value lies in `interval`, written "[lo, hi)" etc.; ints are compared exactly."""
+    lo, hi = map(_bound, interval[1:-1].split(","))
+    return ((lo <= value) if interval[0] == "[" else (lo < value)) and \
+        ((value <= hi) if interval[-1] == "]" else (value < hi))
+
+
 def _validate_values(cfg):
-    positive = ["training.max_iters", "training.batch_size", "training.print_freq", "training.sample_freq",
-                "training.model_save_freq", "test.batch_size", "model.exclusive_dim", "model.shared_dim",
-                "model.shared_hidden"]
-    for path in positive:
-        section, name = path.split(".")
-        if cfg[section][name] <= 0:
-            raise UserError(f"config: '{path}' must be positive, got {cfg[section][name]}")
     for path in ("model.encoder_channels", "model.decoder_channels"):
         section, name = path.split(".")
         if len(cfg[section][name]) != 4 or min(cfg[section][name]) <= 0:
@@ -305,6 +317,11 @@ def load_config(path, overrides=()):
             raw = json.load(f)
     except json.JSONDecodeError as e:
         raise UserError(f"config file {path} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"config file {path} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
+                        "save it as UTF-8 JSON") from None
+    except OSError as e:
+        raise UserError(f"cannot read config file {path}: {e.strerror}") from None
     return build_config(raw, overrides)
 
 
@@ -321,6 +338,8 @@ def markdown_table():
         doc = spec.doc
         if spec.choices and spec.type == "str":
             doc += " One of " + ", ".join(f"`{c}`" for c in spec.choices) + "."
+        if spec.range:
+            doc += f" Range: `{spec.range}`."
         lines.append(f"| `{path}` | {_default_text(spec)} | {doc} |")
     return "\n".join(lines)
 

@@ -3,7 +3,10 @@ results/ and models/. An existing directory is never overwritten: a suffix makes
 import json
 import os
 import re
+import tempfile
 import time
+
+from utils.errors import UserError
 
 _RESUMED = re.compile(r"^config_resume_(\d+)\.json$")
 
@@ -31,6 +34,21 @@ def create_run_dir(cfg, resume_dir=None, iteration=0):
     with open(os.path.join(run_dir, config_name), "w", encoding="utf-8") as f:
         json.dump(cfg.to_dict(), f, indent=4)
     return run_dir
+
+
+def check_writable(folder, what):
+    """UserError naming `what` unless `folder` exists or can be created, and files can be written in it;
+    called before any work starts. Creates nothing that stays."""
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError(f"{what} {folder} cannot be a folder: {existing} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise UserError(f"{what} {folder} is not writable: cannot create a file in {existing} ({e.strerror})") from None
 
 
 def saved_config_path(run_dir):
