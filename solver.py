@@ -26,6 +26,20 @@ from utils.terminal_log import TerminalLog
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+@contextlib.contextmanager
+def _writing(what, path, run_dir):
+    """A failed write (a full disk, a file system gone read-only) stops with one line naming the file and
+    the last good checkpoint: the writes are atomic, so the earlier checkpoints are intact."""
+    try:
+        yield
+    except OSError as e:
+        models = os.path.join(run_dir, "models")
+        done = ckpt.available_iterations(models)
+        last = f"iteration {done[-1]} (resume with: python main.py --resume {run_dir})" if done else "none"
+        raise UserError(f"cannot write {what} {path}: {e.strerror or e}; the last good checkpoint in {models} "
+                        f"is {last}") from None
+
+
 class Solver:
     def __init__(self, cfg, context):
         self.cfg, self.ctx = cfg, context
@@ -149,7 +163,7 @@ class Solver:
                     if it % t.print_freq == 0 or last:
                         self._report(terms, anneal, writer, progress)
                     if ctx.is_main and (it % t.sample_freq == 0 or last):
-                        self._sample_grids(fixed, os.path.join(run_dir, "samples", str(it)), writer)
+                        self._sample_grids(fixed, run_dir, writer)
                     if ctx.is_main and t.eval_freq and it % t.eval_freq == 0:
                         self._evaluate(test_set, writer, t.eval_pairs)
                     if save_now:
@@ -201,7 +215,9 @@ class Solver:
 
     def _save(self, run_dir):
         if self.ctx.is_main:
-            self.checkpoint.save(os.path.join(run_dir, "models"), self.iteration, self.cfg.training.keep_last)
+            models = os.path.join(run_dir, "models")
+            with _writing("checkpoint", ckpt.checkpoint_path(models, self.iteration), run_dir):
+                self.checkpoint.save(models, self.iteration, self.cfg.training.keep_last)
 
     # ---- what the loop reports --------------------------------------------------------------
     def _report(self, terms, anneal, writer, progress):
@@ -222,13 +238,16 @@ class Solver:
         x, y, _ = next(iter(DataLoader(dataset, batch_size=n, generator=torch.Generator())))
         return self.to_device(x), self.to_device(y)
 
-    def _sample_grids(self, fixed, folder, writer):
+    def _sample_grids(self, fixed, run_dir, writer):
         x, y = fixed
+        folder = os.path.join(run_dir, "samples", str(self.iteration))
         with evaluating(self.model, self.cfg.model.eval_batchnorm), self._unsynced_batchnorm():
             generator = torch.Generator().manual_seed(self.cfg.seed)
             for name, src, ref, d in (("X2Y", x, y, 0), ("Y2X", y, x, 1)):
                 grid = grid_image(translation_rows(self.model, src, ref, d, generator=generator))
-                save_image(grid, os.path.join(folder, f"{name}.jpg"))
+                path = os.path.join(folder, f"{name}.jpg")
+                with _writing("sample grid", path, run_dir):
+                    save_image(grid, path)
                 writer.add_image(f"samples/{name}", grid, self.iteration)
 
     def _evaluate(self, dataset, writer, max_pairs):

@@ -73,6 +73,25 @@ def _open_rgb(path):
         raise UserError(f"cannot decode image {path}: {e}") from None
 
 
+def _ends_with_jpeg_eoi(path):
+    with open(path, "rb") as f:
+        f.seek(-2, os.SEEK_END)
+        return f.read(2) == b"\xff\xd9"
+
+
+def check_image(path):
+    """Raise if `path` would fail to decode, at a fraction of a full decode's cost: a PNG's verify() checks
+    every chunk's CRC up to its end chunk, so truncation or damage fails it; a JPEG's verify() checks
+    nothing, but the one failure decoding meets is truncation (other damage decodes to wrong pixels), so a
+    JPEG that does not end with its end-of-image marker is decoded in full (which also passes one with
+    padding after the marker); other formats are decoded in full."""
+    with Image.open(path) as img:
+        if img.format == "PNG" or (img.format == "JPEG" and _ends_with_jpeg_eoi(path)):
+            img.verify()
+        else:
+            img.load()
+
+
 def _crop(img, half):
     if half is None:
         return img
@@ -169,13 +188,12 @@ class PairDataset(Dataset):
         return to_model_range(x), to_model_range(y), self.names[index]
 
     def scan(self, skip_bad_files=False):
-        """Check every file's header once at start-up (cheap; full decoding happens when used or cached).
-        A bad file stops with its name, or with skip_bad_files its items are dropped with one warning."""
+        """Check every file once at start-up (check_image). A bad file stops with its name, or with
+        skip_bad_files its items are dropped with one warning."""
         bad = set()
         for path in sorted({r.path for r in self.x_refs + self.y_refs}):
             try:
-                with Image.open(path) as img:
-                    img.verify()
+                check_image(path)
             except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
                 if not skip_bad_files:
                     raise UserError(f"cannot decode image {path}: {e} "

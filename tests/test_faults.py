@@ -1,4 +1,5 @@
 """Interrupted runs, exact resume, corrupt checkpoints and data, non-finite losses, existing run dirs."""
+import errno
 import json
 import os
 import signal
@@ -14,8 +15,10 @@ import main
 import solver as solver_module
 from models.losses import LOSS_NAMES
 from tests.conftest import ROOT, run_dirs
+from utils import checkpoint as ckpt
 from utils import rundir
 from utils.config import build_config
+from utils.errors import UserError
 
 
 def _scalars(run):
@@ -178,6 +181,33 @@ def test_corrupt_image_is_named_or_skipped(tmp_path, capsys):
         assert main.main([str(config), *args, "--set", "data.skip_bad_files=true"]) == 0
 
 
+def test_truncated_jpeg_fails_the_scan_or_is_skipped(tmp_path, capsys):
+    from PIL import Image
+
+    from dataloader.base import PairDataset, check_image, pair_by_name
+    from tests.fakedata import write_side_by_side
+    folders = [tmp_path / "X", tmp_path / "Y"]
+    write_side_by_side(tmp_path / "png", 4, size=32)
+    for folder in folders:
+        folder.mkdir()
+        for name in sorted(os.listdir(tmp_path / "png")):
+            Image.open(tmp_path / "png" / name).save(folder / name.replace(".png", ".jpg"))
+    bad = folders[0] / "00002.jpg"
+    data = bad.read_bytes()
+    bad.write_bytes(data[:len(data) // 2])
+    padded = folders[1] / "00003.jpg"  # valid, with bytes after the end-of-image marker: not an error
+    padded.write_bytes(padded.read_bytes() + b"\0\0")
+    check_image(str(padded))
+    with pytest.raises(OSError, match="(?i)truncated"):
+        check_image(str(bad))
+    dataset = PairDataset(*pair_by_name(str(folders[0]), str(folders[1])), resolution=32)
+    with pytest.raises(UserError, match=f"cannot decode image {bad}"):
+        dataset.scan()
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image files; 3 items remain"):
+        assert dataset.scan(skip_bad_files=True) == 1
+    assert [dataset[i][2] for i in range(len(dataset))] == ["00001.jpg", "00003.jpg", "00004.jpg"]
+
+
 def test_existing_run_directory_is_never_reused(tmp_path, monkeypatch):
     monkeypatch.setattr(rundir.time, "strftime", lambda fmt: "2026-01-01_00-00")
     cfg = build_config({"dataset": "MNIST-CDCB", "path_to_data": "x", "id": "r", "output_root": str(tmp_path)})
@@ -188,3 +218,47 @@ def test_existing_run_directory_is_never_reused(tmp_path, monkeypatch):
     second = rundir.create_run_dir(cfg)
     assert first == str(existing) + "_2" and second == str(existing) + "_3"
     assert os.listdir(existing) == ["keep.txt"]
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_while_checkpointing_names_the_file_and_the_last_good_checkpoint(write_config, tmp_path,
+                                                                                 capsys, monkeypatch):
+    real_save = ckpt.torch.save
+    calls = []
+
+    def save(obj, f):
+        calls.append(1)
+        if len(calls) == 2:
+            f.write(b"partial")
+            _disk_full()
+        real_save(obj, f)
+
+    monkeypatch.setattr(ckpt.torch, "save", save)
+    config = write_config(training={"max_iters": 4, "model_save_freq": 2, "sample_freq": 100})
+    assert main.main([config]) == 2
+    (run,) = run_dirs(tmp_path / "runs")
+    models = os.path.join(run, "models")
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"error: cannot write checkpoint {models}/4-checkpoint.pt: No space left on device; the last "
+                   f"good checkpoint in {models} is iteration 2 (resume with: python main.py --resume {run})")
+    assert sorted(os.listdir(models)) == ["2-checkpoint.pt", "latest"]  # no temporary left
+
+
+def test_disk_full_while_writing_a_sample_grid(write_config, tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    def save(image, fp, *args, **kwargs):
+        open(fp, "wb").write(b"partial")
+        _disk_full()
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    config = write_config(training={"max_iters": 4, "model_save_freq": 2, "sample_freq": 4})
+    assert main.main([config]) == 2
+    (run,) = run_dirs(tmp_path / "runs")
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: cannot write sample grid {run}/samples/4/X2Y.jpg: No space left on device; "
+                          f"the last good checkpoint in {run}/models is iteration 2 ")
+    assert os.listdir(os.path.join(run, "samples", "4")) == []

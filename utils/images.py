@@ -18,16 +18,16 @@ def grid_image(rows):
 
 def save_image(grid, path):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    to_pil_image((grid * 255).round().to(torch.uint8)).save(path, quality=95)
+    save_atomically(to_pil_image((grid * 255).round().to(torch.uint8)), path, quality=95)
 
 
 def save_grid(rows, path):
     save_image(grid_image(rows), path)
 
 
-def save_atomically(image, path):
-    """Save a PIL image in the format its extension names, under a temporary name renamed at the end.
-    Not fsynced: preprocessing writes tens of thousands of them (3 ms more each), and one lost to a power
-    cut is named by the training start-up scan."""
+def save_atomically(image, path, **options):
+    """Save a PIL image in the format its extension names (with the format's `options`), under a temporary
+    name renamed at the end, so a full disk leaves no half image. Not fsynced: preprocessing writes tens of
+    thousands of them (3 ms more each), and one lost to a power cut is named by the training start-up scan."""
     with atomic_path(path, fsync=False) as tmp:
-        image.save(tmp, format=Image.registered_extensions()[os.path.splitext(path)[1].lower()])
+        image.save(tmp, format=Image.registered_extensions()[os.path.splitext(path)[1].lower()], **options)
