@@ -16,6 +16,7 @@ from metrics.retrieval import format_report, retrieval_report
 from models.iiae import IIAE, check_feature_norm, evaluating
 from models.translate import fixed_source_rows, translation_rows
 from utils import checkpoint as ckpt
+from utils.errors import UserError
 from utils.images import save_grid
 from utils.rundir import fresh_subdir
 
@@ -77,6 +78,10 @@ def run_test(cfg, context):
     ckpt.load_networks(model, state, path, cfg.resolution)
     test_set = load_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, False,
                             os.path.join(cfg.output_root, ".cache"), context)
+    if len(test_set) < 2 and cfg.model.eval_batchnorm == "batch":
+        raise UserError(f"the test split of {cfg.path_to_data} has one pair, and BatchNorm batch statistics "
+                        "(model.eval_batchnorm \"batch\") cannot normalise a single item; test it with "
+                        "--set model.eval_batchnorm=running")
     results = fresh_subdir(cfg.test.test_path, "results")
     print(f"testing {path} on {len(test_set)} test pairs; results in {results}", flush=True)
     started = time.monotonic()

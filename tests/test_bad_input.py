@@ -1,5 +1,6 @@
 """Every mistake a user can make exits non-zero with one line naming it, and creates no run directory."""
 import errno
+import json
 import os
 
 import pytest
@@ -105,3 +106,20 @@ def test_read_only_output_root(write_config, capsys, tmp_path, monkeypatch):
     _fails([write_config()], capsys, tmp_path,
            f"config: 'output_root' {tmp_path / 'runs'} is not writable: cannot create a file in {tmp_path} "
            "(Read-only file system)")
+
+
+def test_test_split_of_one_pair(write_config, capsys, tmp_path):
+    """Evaluation mode tests a single pair; batch statistics cannot, and say so in one line."""
+    from tests.fakedata import make_mnist_cdcb
+    config = write_config(training={"max_iters": 1, "model_save_freq": 1})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    one = make_mnist_cdcb(tmp_path / "one", n_train=2, n_test=1, size=32)
+    capsys.readouterr()
+    args = ["--test", run, "--set", f"path_to_data={one}"]
+    assert main.main([*args, "--set", "model.eval_batchnorm=batch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: the test split of") and "\n" not in err and "model.eval_batchnorm=running" in err
+    assert not os.path.exists(os.path.join(run, "results_2"))
+    assert main.main([*args, "--set", "model.eval_batchnorm=running"]) == 0
+    assert json.load(open(os.path.join(run, "results", "retrieval.json")))["num_pairs"] == 1
