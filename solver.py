@@ -17,6 +17,7 @@ from models.translate import translation_rows
 from utils import checkpoint as ckpt
 from utils.distributed import any_true, mean_over_processes
 from utils.errors import UserError
+from utils.files import remove_stale
 from utils.images import grid_image, save_image
 from utils.progress import Progress
 from utils.rundir import create_run_dir
@@ -202,6 +203,11 @@ class Solver:
                 os.path.join(t.restored_model_path, "models"))[-1]):
             run_dir = t.restored_model_path
         if self.ctx.is_main:
+            if run_dir:
+                stale = remove_stale(os.path.join(run_dir, "models"))
+                if stale:
+                    print(f"removed {len(stale)} partial checkpoint file(s) a killed run left in "
+                          f"{os.path.join(run_dir, 'models')}", flush=True)
             run_dir = create_run_dir(self.cfg, run_dir, self.iteration)
             log.open(os.path.join(run_dir, "log.txt"))
             print(f"run directory: {run_dir}", flush=True)

@@ -181,6 +181,23 @@ def test_corrupt_image_is_named_or_skipped(tmp_path, capsys):
         assert main.main([str(config), *args, "--set", "data.skip_bad_files=true"]) == 0
 
 
+def test_resume_removes_partial_checkpoints_of_killed_writers_only(write_config, tmp_path, capsys):
+    config = write_config(training={"max_iters": 2, "model_save_freq": 2})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    models = os.path.join(run, "models")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    orphan = f".3-checkpoint.pt.tmp-{gone.pid}-0123abcd"  # what a SIGKILL mid-write leaves
+    live = f".3-checkpoint.pt.tmp-{os.getpid()}-0123abcd"  # a writer still running
+    for name in (orphan, live):
+        with open(os.path.join(models, name), "wb") as f:
+            f.write(b"partial")
+    assert main.main(["--resume", run, "--set", "training.max_iters=3"]) == 0
+    assert "removed 1 partial checkpoint file(s)" in capsys.readouterr().out
+    assert sorted(os.listdir(models)) == [live, "2-checkpoint.pt", "3-checkpoint.pt", "latest"]
+
+
 def test_truncated_jpeg_fails_the_scan_or_is_skipped(tmp_path, capsys):
     from PIL import Image
 

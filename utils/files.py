@@ -2,8 +2,11 @@
 data sets."""
 import contextlib
 import os
+import re
 import secrets
 import shutil
+
+_TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]{8}$")
 
 
 @contextlib.contextmanager
@@ -15,8 +18,8 @@ def atomic_path(path, fsync=True):
     of flushes would dominate the run, and a power cut's casualty is an image the start-up scan names."""
     folder, name = os.path.split(os.path.abspath(path))
     # Hidden, so an image listing never picks it up; random, so processes on several machines sharing a
-    # file system cannot collide.
-    tmp = os.path.join(folder, f".{name}.tmp-{secrets.token_hex(4)}")
+    # file system cannot collide; with the writer's process id, so remove_stale() knows when it is orphaned.
+    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
         yield tmp
         if fsync and os.path.isfile(tmp):
@@ -32,3 +35,31 @@ def atomic_path(path, fsync=True):
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(tmp)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_stale(folder):
+    """Remove the temporaries of atomic_path in `folder` whose writer is gone (a SIGKILL or power cut
+    mid-write leaves them, as large as what they were to become); returns their names. A writer on another
+    machine looks gone, so call it only on folders this machine's process alone writes (a run's models/)."""
+    stale = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        m = _TEMPORARY.match(name)
+        if m and not _alive(int(m.group(1))):
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+            stale.append(name)
+    return stale
