@@ -198,6 +198,21 @@ def test_resume_removes_partial_checkpoints_of_killed_writers_only(write_config,
     assert sorted(os.listdir(models)) == [live, "2-checkpoint.pt", "3-checkpoint.pt", "latest"]
 
 
+def test_resume_from_a_weights_only_checkpoint_is_one_line(write_config, tmp_path, capsys):
+    config = write_config(training={"max_iters": 2, "model_save_freq": 2})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    path = os.path.join(run, "models", "2-checkpoint.pt")
+    state = torch.load(path, weights_only=True)
+    torch.save({"model": state["model"], "iteration": 2}, path)
+    capsys.readouterr()
+    assert main.main(["--resume", run, "--set", "training.max_iters=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: checkpoint {path} holds no optimizers, schedulers, scaler, rng state (a weights "
+                   "file?), so training cannot continue from it exactly; resume from a training checkpoint")
+    assert sorted(os.listdir(os.path.join(run, "models"))) == ["2-checkpoint.pt", "latest"]
+
+
 def test_truncated_jpeg_fails_the_scan_or_is_skipped(tmp_path, capsys):
     from PIL import Image
 
@@ -279,3 +294,19 @@ def test_disk_full_while_writing_a_sample_grid(write_config, tmp_path, capsys, m
     assert err.startswith(f"error: cannot write sample grid {run}/samples/4/X2Y.jpg: No space left on device; "
                           f"the last good checkpoint in {run}/models is iteration 2 ")
     assert os.listdir(os.path.join(run, "samples", "4")) == []
+
+
+def test_two_runs_started_at_once_get_separate_directories(tmp_path, monkeypatch):
+    monkeypatch.setattr(rundir.time, "strftime", lambda fmt: "2026-01-01_00-00")
+    cfg = build_config({"dataset": "MNIST-CDCB", "path_to_data": "x", "id": "r", "output_root": str(tmp_path)})
+    target = str(tmp_path / "2026-01-01_00-00_r")
+    real_mkdir = os.mkdir
+
+    def rival_first(path, *args, **kwargs):
+        if str(path) == target and not os.path.exists(target):
+            real_mkdir(target)  # the other run takes the name between the check and the creation
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(rundir.os, "mkdir", rival_first)
+    assert rundir.create_run_dir(cfg) == target + "_2"
+    assert os.listdir(target) == []

@@ -143,6 +143,10 @@ class CheckpointIO:
     def load(self, state, path):
         """Restore everything from a loaded checkpoint; returns its iteration. The RNG state waits for
         restore_rng(), since building data loaders and the like in between must not disturb it."""
+        missing = [key for key in ("optimizers", "schedulers", "scaler", "rng") if key not in state]
+        if missing:
+            raise UserError(f"checkpoint {path} holds no {', '.join(missing)} state (a weights file?), so training "
+                            "cannot continue from it exactly; resume from a training checkpoint")
         iteration = load_networks(self.model, state, path, self.resolution)
         for name in self.optimizers:
             self.optimizers[name].load_state_dict(state["optimizers"][name])

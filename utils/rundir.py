@@ -19,6 +19,19 @@ def _unique(path):
     return candidate
 
 
+def _make_new(path):
+    """Create and return path, or path_2, path_3, ...: the first that this call itself created, so two runs
+    started at the same instant never share one (os.mkdir fails on a name another process just took)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    candidate = _unique(path)
+    while True:
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            candidate = _unique(path)
+
+
 def create_run_dir(cfg, resume_dir=None, iteration=0):
     """A new run directory for cfg, or resume_dir when continuing a run (its config.json is kept and
     the resumed config saved beside it)."""
@@ -27,7 +40,7 @@ def create_run_dir(cfg, resume_dir=None, iteration=0):
         config_name = f"config_resume_{iteration}.json"
     else:
         name = f"{time.strftime('%Y-%m-%d_%H-%M')}_{cfg.id}"
-        run_dir = _unique(os.path.join(cfg.output_root, name))
+        run_dir = _make_new(os.path.join(cfg.output_root, name))
         config_name = "config.json"
     for sub in ("logs", "samples", "results", "models"):
         os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
