@@ -7,12 +7,12 @@ from utils import checkpoint as ckpt
 from utils.errors import UserError
 
 
-def test_keep_last_and_latest(tmp_path):
+def test_keep_last_prunes_and_no_pointer_file_is_written(tmp_path):
     models = str(tmp_path)
     for it in (5, 10, 15, 20):
         ckpt.save_checkpoint(models, it, {"iteration": it}, keep_last=2)
     assert ckpt.available_iterations(models) == [15, 20]
-    assert open(os.path.join(models, "latest")).read().strip() == "20"
+    assert sorted(os.listdir(models)) == ["15-checkpoint.pt", "20-checkpoint.pt"]  # no stale pointer
 
 
 def test_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
@@ -26,7 +26,7 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(ckpt.torch, "save", crash)
     with pytest.raises(KeyboardInterrupt):
         ckpt.save_checkpoint(models, 5, {"w": torch.zeros(3)})
-    assert sorted(os.listdir(models)) == ["5-checkpoint.pt", "latest"]
+    assert sorted(os.listdir(models)) == ["5-checkpoint.pt"]
     assert torch.equal(ckpt.load_checkpoint(os.path.join(models, "5-checkpoint.pt"))["w"], torch.ones(3))
 
 

@@ -89,7 +89,7 @@ def test_resume_with_the_same_config_and_safe_changes_is_accepted(write_config, 
     (run,) = run_dirs(tmp_path / "runs")
     assert main.main([config, "--resume", run, "--set", "training.max_iters=3", "--set", "training.keep_last=1",
                       "--set", "training.lr=1e-4"]) == 0  # lr: deliberately, with --set
-    assert sorted(os.listdir(os.path.join(run, "models"))) == ["3-checkpoint.pt", "latest"]
+    assert sorted(os.listdir(os.path.join(run, "models"))) == ["3-checkpoint.pt"]
 
 
 def test_resume_safe_keys_are_documented():
@@ -133,7 +133,7 @@ def test_non_finite_loss_stops_without_overwriting(write_config, tmp_path, capsy
     assert err == ("error: non-finite loss at iteration 3 in kl_S_loss, total_loss; stopped without saving "
                    "(lower training.lr or the loss weights, or try precision fp32)")
     (run,) = run_dirs(tmp_path / "runs")
-    assert sorted(os.listdir(os.path.join(run, "models"))) == ["2-checkpoint.pt", "latest"]
+    assert sorted(os.listdir(os.path.join(run, "models"))) == ["2-checkpoint.pt"]
 
 
 class _Exploit:
@@ -195,7 +195,7 @@ def test_resume_removes_partial_checkpoints_of_killed_writers_only(write_config,
             f.write(b"partial")
     assert main.main(["--resume", run, "--set", "training.max_iters=3"]) == 0
     assert "removed 1 partial checkpoint file(s)" in capsys.readouterr().out
-    assert sorted(os.listdir(models)) == [live, "2-checkpoint.pt", "3-checkpoint.pt", "latest"]
+    assert sorted(os.listdir(models)) == [live, "2-checkpoint.pt", "3-checkpoint.pt"]
 
 
 def test_resume_from_a_weights_only_checkpoint_is_one_line(write_config, tmp_path, capsys):
@@ -210,7 +210,7 @@ def test_resume_from_a_weights_only_checkpoint_is_one_line(write_config, tmp_pat
     err = capsys.readouterr().err.strip()
     assert err == (f"error: checkpoint {path} holds no optimizers, schedulers, scaler, rng state (a weights "
                    "file?), so training cannot continue from it exactly; resume from a training checkpoint")
-    assert sorted(os.listdir(os.path.join(run, "models"))) == ["2-checkpoint.pt", "latest"]
+    assert sorted(os.listdir(os.path.join(run, "models"))) == ["2-checkpoint.pt"]
 
 
 def test_truncated_jpeg_fails_the_scan_or_is_skipped(tmp_path, capsys):
@@ -276,7 +276,7 @@ def test_disk_full_while_checkpointing_names_the_file_and_the_last_good_checkpoi
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == (f"error: cannot write checkpoint {models}/4-checkpoint.pt: No space left on device; the last "
                    f"good checkpoint in {models} is iteration 2 (resume with: python main.py --resume {run})")
-    assert sorted(os.listdir(models)) == ["2-checkpoint.pt", "latest"]  # no temporary left
+    assert sorted(os.listdir(models)) == ["2-checkpoint.pt"]  # no temporary left
 
 
 def test_disk_full_while_writing_a_sample_grid(write_config, tmp_path, capsys, monkeypatch):

@@ -2,7 +2,7 @@
 training run saved and restored as one.
 
 Writes go to a temporary file that is renamed into place, so a kill mid-write leaves the previous
-checkpoint intact; `models/latest` names the newest one written. Loading uses
+checkpoint intact. Loading uses
 `torch.load(weights_only=True)`, so a checkpoint from elsewhere cannot run code, and a file that
 does not load (truncated, corrupt, hostile) is reported by name.
 """
@@ -30,13 +30,12 @@ def available_iterations(models_dir):
 
 
 def save_checkpoint(models_dir, iteration, state, keep_last=0):
-    """Write `state` atomically as iteration's checkpoint, point `latest` at it, prune to keep_last."""
+    """Write `state` atomically as iteration's checkpoint and prune to keep_last. No pointer to the newest
+    is kept: the listing names it, and find_checkpoint falls back past one that does not load."""
     os.makedirs(models_dir, exist_ok=True)
     path = checkpoint_path(models_dir, iteration)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(state, f)
-    with atomic_path(os.path.join(models_dir, "latest")) as tmp, open(tmp, "w") as f:
-        f.write(f"{iteration}\n")
     if keep_last > 0:
         for old in available_iterations(models_dir)[:-keep_last]:
             os.remove(checkpoint_path(models_dir, old))
