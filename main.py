@@ -74,7 +74,8 @@ def run(argv):
     try:
         if cfg.train:
             return Solver(cfg, context).train()
-        return run_test(cfg, context)
+        # Test mode writes one results folder: under torchrun the main process tests, the others have nothing to do.
+        return run_test(cfg, context) if context.is_main else None
     finally:
         teardown(context)
 

@@ -169,13 +169,14 @@ class Solver:
                         self._evaluate(test_set, writer, t.eval_pairs)
                     if save_now:
                         self._save(run_dir)
-                    if any_true(stop.received is not None, ctx):
+                    # Under torchrun the stop flag takes an all-reduce and a host sync, so the processes
+                    # agree on it only when they log or save anyway.
+                    if (not ctx.distributed or it % t.print_freq == 0 or save_now) and \
+                            any_true(stop.received is not None, ctx):
                         watch.check()
                         if not save_now:
                             self._save(run_dir)
-                        # --resume alone reads the run's saved config, so --set overrides it began with hold.
-                        raise Interrupted(f"interrupted at iteration {it}; checkpoint saved; resume with: "
-                                          f"python main.py --resume {run_dir}", stop.received or signal.SIGINT)
+                        raise Interrupted.at(it, run_dir, stop.received or signal.SIGINT)
             if ctx.is_main:
                 progress.close()
                 writer.close()

@@ -10,11 +10,13 @@ import torch
 import torch.multiprocessing as mp
 
 import main
+import solver as solver_module
 from models.iiae import IIAE
 from models.losses import LOSS_NAMES
 from solver import Solver
 from tests.recording import RecordingSolver, digest, one_thread, tiny_config  # noqa: F401 (fixture)
 from utils.config import build_config
+from utils import distributed
 from utils.distributed import Context, setup, teardown
 from utils.errors import UserError
 
@@ -32,8 +34,14 @@ def free_port():
 def train_and_record(run, context, rank=0):
     """Train run["config"] with a RecordingSolver; save its record and run directory to run["out"]/rank<r>.pt."""
     solver = RecordingSolver(build_config(run["config"]), context, frozen_batchnorm=run["frozen_batchnorm"])
-    run_dir = solver.train()
-    torch.save({**solver.record, "run_dir": run_dir}, os.path.join(run["out"], f"rank{rank}.pt"))
+    stop_checks, real_any_true = [], solver_module.any_true
+    solver_module.any_true = lambda flag, ctx: stop_checks.append(flag) or real_any_true(flag, ctx)
+    try:
+        run_dir = solver.train()
+    finally:
+        solver_module.any_true = real_any_true
+    torch.save({**solver.record, "run_dir": run_dir, "stop_checks": len(stop_checks)},
+               os.path.join(run["out"], f"rank{rank}.pt"))
 
 
 def process_main(rank, world, port, runs):
@@ -54,8 +62,8 @@ def records(out_dir, world):
 
 
 def live_run(tiny_data, tmp):
-    """Plain training: STEPS steps, per-process batch 2."""
-    return {"config": tiny_config(tiny_data, tmp / "runs", training={"max_iters": STEPS}),
+    """Plain training: STEPS steps, per-process batch 2, logging every second step."""
+    return {"config": tiny_config(tiny_data, tmp / "runs", training={"max_iters": STEPS, "print_freq": 2}),
             "frozen_batchnorm": False, "out": str(tmp)}
 
 
@@ -102,6 +110,21 @@ def test_processes_hold_identical_parameters_after_every_step(two_processes):
     # only gradient averaging can have kept them in step.
     assert r0["losses"][0]["total_loss"] != r1["losses"][0]["total_loss"]
     assert torch.equal(r0["grads"], r1["grads"])
+
+
+def test_processes_agree_on_stopping_only_when_they_log_or_save(two_processes):
+    _, (r0, r1) = two_processes["live"]
+    assert r0["stop_checks"] == r1["stop_checks"] == 2  # steps 2 (logged) and 3 (the last, saved)
+
+
+def test_test_mode_under_torchrun_runs_on_the_main_process_only(two_processes, monkeypatch):
+    raw, (r0, _) = two_processes["live"]
+    results = os.path.join(r0["run_dir"], "results")
+    before = sorted(os.listdir(results))
+    monkeypatch.setattr(distributed, "setup", lambda device: Context(torch.device("cpu"), rank=1, world_size=2))
+    monkeypatch.setattr(distributed, "teardown", lambda context: None)
+    assert main.main(["--test", r0["run_dir"]]) == 0
+    assert sorted(os.listdir(results)) == before and not os.path.exists(results + "_2")
 
 
 def test_two_processes_with_half_batches_compute_one_process_with_the_whole(two_processes, one_process):

@@ -310,3 +310,12 @@ def test_two_runs_started_at_once_get_separate_directories(tmp_path, monkeypatch
     monkeypatch.setattr(rundir.os, "mkdir", rival_first)
     assert rundir.create_run_dir(cfg) == target + "_2"
     assert os.listdir(target) == []
+
+
+def test_interrupt_message_of_each_process():
+    from utils.stopping import Interrupted
+    main_process = Interrupted.at(7, "/runs/r", signal.SIGTERM)
+    assert str(main_process) == "interrupted at iteration 7; checkpoint saved; resume with: python main.py --resume /runs/r"
+    assert main_process.exit_code == 128 + signal.SIGTERM
+    other = Interrupted.at(7, None, signal.SIGTERM)  # under torchrun, not rank 0: no run directory
+    assert "None" not in str(other) and str(other).startswith("interrupted at iteration 7;")

@@ -17,6 +17,16 @@ class Interrupted(UserError):
         super().__init__(message)
         self.exit_code = 128 + signum
 
+    @classmethod
+    def at(cls, iteration, run_dir, signum):
+        """The stop at `iteration` of the run in run_dir (None on the processes other than the main one
+        under torchrun, which know no run directory and leave the resume command to the main one)."""
+        if run_dir is None:
+            return cls(f"interrupted at iteration {iteration}; the main process saved the checkpoint", signum)
+        # --resume alone reads the run's saved config, so the --set overrides it began with hold.
+        return cls(f"interrupted at iteration {iteration}; checkpoint saved; resume with: "
+                   f"python main.py --resume {run_dir}", signum)
+
 
 class StopSignals:
     """While active, the first SIGINT or SIGTERM is only noted in `received`, so the loop can finish its
