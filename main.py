@@ -9,7 +9,7 @@ import os
 import sys
 
 from utils.config import load_config, resume_differences
-from utils.errors import UserError, one_line
+from utils.errors import UserError, run_command
 from utils.rundir import check_writable, saved_config_path
 
 
@@ -81,15 +81,7 @@ def run(argv):
 
 
 def main(argv=None):
-    try:
-        run(sys.argv[1:] if argv is None else argv)
-    except UserError as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_command(run, argv)
 
 
 if __name__ == "__main__":

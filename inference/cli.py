@@ -75,16 +75,3 @@ def write_file(path, write):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         write(f)
-
-
-def run_command(run, argv):
-    """run(argv); a UserError prints as one `error:` line. Returns the exit status."""
-    try:
-        run(sys.argv[1:] if argv is None else argv)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0

@@ -18,6 +18,21 @@ def one_line(error):
     return lines[0] if lines else type(error).__name__
 
 
+def run_command(run, argv=None):
+    """run(argv) for a command line (argv None: sys.argv[1:]): a UserError becomes one `error:` line on
+    stderr and its exit status, Ctrl-C exit status 130. Returns the exit status."""
+    import sys
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except UserError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
 def run_script(main):
     """Run a command-line script's main(): a UserError becomes one line on stderr and its exit status."""
     import sys
