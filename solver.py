@@ -10,7 +10,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dataloader.registry import load_dataset
 from dataloader.sampler import ResumableSampler
-from metrics.evaluate import evaluate, log_evaluation
+from metrics.evaluate import evaluate, evaluation_line, log_evaluation
 from models.iiae import IIAE, check_feature_norm, evaluating
 from models.losses import LOSS_NAMES, iiae_loss, kl_annealing, kl_scale
 from models.translate import translation_rows
@@ -166,7 +166,7 @@ class Solver:
                     if ctx.is_main and (it % t.sample_freq == 0 or last):
                         self._sample_grids(fixed, run_dir, writer)
                     if ctx.is_main and t.eval_freq and it % t.eval_freq == 0:
-                        self._evaluate(test_set, writer, t.eval_pairs)
+                        progress.note(self._evaluate(test_set, writer, t.eval_pairs))
                     if save_now:
                         self._save(run_dir)
                     # Under torchrun the stop flag takes an all-reduce and a host sync, so the processes
@@ -263,3 +263,4 @@ class Solver:
             _, _, report, fidelity = evaluate(self.model, cfg.dataset, dataset, cfg.test.batch_size, self.device,
                                               cfg.model.eval_batchnorm, max_pairs)
         log_evaluation(writer, report, fidelity, self.iteration)
+        return evaluation_line(report, fidelity, self.iteration)

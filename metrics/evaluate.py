@@ -48,6 +48,17 @@ def log_evaluation(writer, report, fidelity, step):
             writer.add_scalar(f"translation/{key}", fidelity[key], step)
 
 
+def evaluation_line(report, fidelity, step):
+    """One line for the terminal: shared and exclusive top-1 both ways and, with a fidelity report, the
+    translation L1 both ways."""
+    line = (f"evaluation at {step} ({report['num_pairs']} test pairs): shared top-1 {report['shared_x2y_top1']:.3f} / "
+            f"{report['shared_y2x_top1']:.3f}, exclusive {report['exclusive_x2y_top1']:.3f} / "
+            f"{report['exclusive_y2x_top1']:.3f} (X2Y / Y2X)")
+    if fidelity is not None:
+        line += f", translation L1 {fidelity['x2y_l1']:.3f} / {fidelity['y2x_l1']:.3f}"
+    return line
+
+
 def result_grids(model, dataset, folder, batch_size, num_results, batchnorm, seed, device):
     """For each of the first num_results test batches (all when 0): X2Y_<i>.jpg and Y2X_<i>.jpg (translation
     rows), fixX2Y_<i>.jpg and fixY2X_<i>.jpg (the first batch's sources in this batch's styles)."""

@@ -34,6 +34,7 @@ def test_steps_on_a_fixed_batch_lower_the_loss():
 def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path, capsys):
     config = write_config(training={"max_iters": 6, "sample_freq": 3, "model_save_freq": 3, "print_freq": 2})
     assert main.main([config, "--set", "training.eval_freq=6"]) == 0
+    assert "evaluation at 6 (6 test pairs): shared top-1 " in capsys.readouterr().err
     (run,) = run_dirs(tmp_path / "runs")
     assert os.path.basename(run).endswith("_tiny")
     for path in ("config.json", "logs", "results", "models/3-checkpoint.pt", "models/6-checkpoint.pt",

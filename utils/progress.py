@@ -33,6 +33,11 @@ class Progress:
             self.stream.write(text + "\n")
         self.stream.flush()
 
+    def note(self, text):
+        """A line that stays above the progress line (on a terminal the next update redraws below it)."""
+        self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
+        self.stream.flush()
+
     def close(self):
         if self.tty:
             self.stream.write("\n")
