@@ -4,7 +4,8 @@ every --eval-every iterations, then measures cross-domain retrieval on the test 
 Prints, per checkpoint: iteration, training time (wall clock from the first step, evaluation not
 included), in evaluation mode (BatchNorm running averages, what test mode and single images get)
 shared and exclusive top-1 both ways and the translation L1 to the known answer (MNIST-CDCB-format
-data); and shared top-1 with BatchNorm batch statistics for comparison; then when shared top-1 (both
+data; computed as the config's model.eval_batchnorm says, evaluation mode unless it is `batch`); and
+shared top-1 with BatchNorm batch statistics for comparison; then when shared top-1 (both
 ways, evaluation mode) first reached 0.90 and 0.95.
 
     python -m bench.quality                          # configs/demo.json, its own settings
@@ -60,7 +61,7 @@ def measure(run_dir, cfg, device):
             _, _, report = retrieval(model, test_set, cfg.test.batch_size, device, mode)
             row.update({f"{mode}_{k}": v for k, v in report.items()})
         nan = float("nan")
-        row.update(fidelity_report(model, test_set, cfg.test.batch_size, device)
+        row.update(fidelity_report(model, test_set, cfg.test.batch_size, device, cfg.model.eval_batchnorm)
                    if cfg.dataset in KNOWN_ANSWER_DATASETS else {"x2y_l1": nan, "y2x_l1": nan})
         rows.append(row)
         print_row(row, first=len(rows) == 1)
