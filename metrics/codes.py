@@ -9,7 +9,7 @@ from models.iiae import DOMAINS, evaluating
 CODE_KINDS = ("shared", "exclusive")
 
 
-def compute_codes(model, dataset, batch_size, device, batchnorm="batch", max_pairs=0):
+def compute_codes(model, dataset, batch_size, device, batchnorm="running", max_pairs=0):
     """Means and log-variances of r^d(z^s|.) ("shared") and q(z^d|.) ("exclusive") for both domains
     of every pair (the first max_pairs when > 0), in dataset order, on the CPU."""
     if 0 < max_pairs < len(dataset):

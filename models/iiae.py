@@ -103,11 +103,11 @@ def check_feature_norm(state_dict, feature_norm, path):
 
 
 @contextlib.contextmanager
-def evaluating(model, batchnorm="batch"):
-    """Evaluation mode for codes, grids and results. Dropout is off; BatchNorm uses each batch's own
-    statistics ("batch") or the running averages ("running"). One BatchNorm'd F serves two very
-    different domains, so its running averages mix them (README, Measurements). Batch statistics are
-    taken with momentum 0, so the running buffers stay untouched."""
+def evaluating(model, batchnorm="running"):
+    """Evaluation mode for codes, grids and results. Dropout is off; BatchNorm uses the running averages
+    ("running", the default: no output depends on its batch) or each batch's own statistics ("batch",
+    what the seed's single BatchNorm in F needs, whose running averages mix both domains). Batch
+    statistics are taken with momentum 0, so the running buffers stay untouched."""
     was_training = model.training
     model.eval()
     saved = []
