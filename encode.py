@@ -22,7 +22,7 @@ import torch
 from inference.cli import Parser, add_model_arguments, at_least, model_from, write_file
 from inference.codes import encode, nearest
 from inference.images import image_paths, read_images
-from metrics.codes import CODE_KINDS, save_features
+from metrics.codes import CODE_KINDS, code_arrays, save_features
 from utils.errors import UserError, run_command
 
 
@@ -94,7 +94,7 @@ def run(argv):
     images = read_images(paths, loaded.resolution, args.fit)
     if args.search is None:
         codes = {(kind, domain): encode(loaded.model, images, domain, kind, args.batch_size) for kind in CODE_KINDS}
-        write_file(args.out, lambda f: save_features(f, paths, codes))
+        write_file(args.out, lambda f: save_features(f, paths, code_arrays(codes)))
         print(f"encoded {len(paths)} images of {args.domain.upper()} with {loaded.path}: {args.out}", flush=True)
         return
     names, gallery = gallery_codes(args, loaded, 1 - domain)

@@ -1,6 +1,7 @@
 """Command line: `python main.py CONFIG [--set key=value ...] [--resume RUN_DIR | --test RUN_DIR]`.
 
-Reads the JSON config, then trains it with a Solver ("train": 1) or tests a checkpoint ("train": 0).
+Reads the JSON config, then trains it with a Solver ("train": 1) or tests a checkpoint with a Tester
+("train": 0).
 Under `torchrun --nproc_per_node=N main.py CONFIG` each process trains on its own device.
 """
 import argparse
@@ -66,8 +67,8 @@ def run(argv):
         check_writable(os.path.join(cfg.output_root, ".cache"), "config: 'data.cache' is \"disk\" but its folder")
 
     # Imported after the config is known good, so a typo is reported before torch loads.
-    from metrics.evaluate import run_test
     from solver import Solver
+    from tester import Tester
     from utils.distributed import setup, teardown
 
     context = setup(cfg.device)
@@ -75,7 +76,7 @@ def run(argv):
         if cfg.train:
             return Solver(cfg, context).train()
         # Test mode writes one results folder: under torchrun the main process tests, the others have nothing to do.
-        return run_test(cfg, context) if context.is_main else None
+        return Tester(cfg, context).test() if context.is_main else None
     finally:
         teardown(context)
 

@@ -10,9 +10,11 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dataloader.registry import load_dataset
 from dataloader.sampler import ResumableSampler
-from metrics.evaluate import evaluate, evaluation_line, log_evaluation
-from models.iiae import IIAE, check_feature_norm, evaluating
-from models.losses import LOSS_NAMES, iiae_loss, kl_annealing, kl_scale
+from metrics.evaluation import Subject, evaluate, log_scalars, summary_line
+from metrics.measures import MEASURES
+from models.iiae import evaluating
+from models.loading import build_model, restore_networks
+from models.losses import LOSS_NAMES, LOSS_WEIGHTS, iiae_loss, kl_annealing, kl_scale
 from models.translate import translation_rows
 from utils import checkpoint as ckpt
 from utils.distributed import any_true, mean_over_processes
@@ -46,7 +48,7 @@ class Solver:
         self.cfg, self.ctx = cfg, context
         self.device = context.device
         torch.manual_seed(cfg.seed)
-        self.model = IIAE.from_config(cfg.resolution, cfg.model).to(self.device)
+        self.model = build_model(cfg.resolution, cfg.model, self.device)
         self.model.noise_shard = (context.rank, context.world_size)
         t = cfg.training
         self._solo_group = None
@@ -62,8 +64,7 @@ class Solver:
         self.schedulers = {name: torch.optim.lr_scheduler.MultiStepLR(opt, t.milestones, t.scheduler_gamma)
                            for name, opt in self.optimizers.items()}
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == "fp16")
-        self.loss_weights = {"rec": t.rec_weight, "X_kld": t.X_kld_weight, "S_kld": t.S_kld_weight,
-                             "inter_kld": t.inter_kld_weight}
+        self.loss_weights = {name: t[name] for name in LOSS_WEIGHTS}
         self.checkpoint = ckpt.CheckpointIO(self.model, self.optimizers, self.schedulers, self.scaler,
                                             cfg.resolution, cfg.to_dict())
         self.iteration = 0
@@ -190,8 +191,7 @@ class Solver:
         t = self.cfg.training
         if t.resume_iters:
             _, path, state = ckpt.find_checkpoint(t.restored_model_path, t.resume_iters)
-            check_feature_norm(ckpt.networks_of(state, path), self.cfg.model.feature_norm, path)
-            self.iteration = self.checkpoint.load(state, path)
+            self.iteration = self.restore(state, path)
         if self.iteration >= t.max_iters:
             raise UserError(f"config: 'training.max_iters' is {t.max_iters} but the run is already at "
                             f"iteration {self.iteration}; raise max_iters to continue")
@@ -219,6 +219,12 @@ class Solver:
         cfg = self.cfg
         return load_dataset(cfg.dataset, cfg.path_to_data, split, cfg.resolution, cfg.data, train,
                             os.path.join(cfg.output_root, ".cache"), self.ctx)
+
+    def restore(self, state, path):
+        """Everything of a loaded checkpoint (read from `path`): the networks through the shared checks,
+        then the optimizers, schedulers, scaler and RNG state; returns its iteration."""
+        restore_networks(self.model, state, path, self.cfg.resolution, self.cfg.model)
+        return self.checkpoint.load(state, path)
 
     def _save(self, run_dir):
         if self.ctx.is_main:
@@ -260,7 +266,7 @@ class Solver:
     def _evaluate(self, dataset, writer, max_pairs):
         cfg = self.cfg
         with self._unsynced_batchnorm():
-            _, _, report, fidelity = evaluate(self.model, cfg.dataset, dataset, cfg.test.batch_size, self.device,
-                                              cfg.model.eval_batchnorm, max_pairs)
-        log_evaluation(writer, report, fidelity, self.iteration)
-        return evaluation_line(report, fidelity, self.iteration)
+            reports, _ = evaluate(self.model, dataset, MEASURES, Subject(cfg.dataset, dataset.paired),
+                                  cfg.test.batch_size, self.device, cfg.model.eval_batchnorm, cfg.seed, max_pairs)
+        log_scalars(writer, MEASURES, reports, self.iteration)
+        return summary_line(MEASURES, reports, self.iteration, reports["retrieval"]["num_pairs"])

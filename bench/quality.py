@@ -1,27 +1,29 @@
-"""Disentanglement against training time: trains a config (the demo by default), keeping a checkpoint
-every --eval-every iterations, then measures cross-domain retrieval on the test split at each one.
+"""Measures against training time: trains a config (the demo by default), keeping a checkpoint every
+--eval-every iterations, then runs every measure of metrics/measures.py on the test split at each one.
 
-Prints, per checkpoint: iteration, training time (wall clock from the first step, evaluation not
-included), in evaluation mode (BatchNorm running averages, what test mode and single images get)
-shared and exclusive top-1 both ways and the translation L1 to the known answer (MNIST-CDCB-format
-data; computed as the config's model.eval_batchnorm says, evaluation mode unless it is `batch`); and
-shared top-1 with BatchNorm batch statistics for comparison; then when shared top-1 (both
-ways, evaluation mode) first reached 0.90 and 0.95.
+Prints, per checkpoint: training time (wall clock from the first step, evaluation not included) and
+the in-training evaluation's line, in evaluation mode as the config's model.eval_batchnorm says
+(BatchNorm running averages unless it is `batch`), plus shared top-1 with BatchNorm batch statistics
+for comparison; then when shared top-1 (both ways, evaluation mode) first reached 0.90 and 0.95.
+--json FILE keeps every report of every checkpoint.
 
     python -m bench.quality                          # configs/demo.json, its own settings
     python -m bench.quality --set training.lr=2e-5   # any override main.py accepts
 """
 import argparse
+import json
 import math
 import os
+import shutil
 import tempfile
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dataloader.registry import build_dataset
-from metrics.evaluate import retrieval
-from metrics.fidelity import KNOWN_ANSWER_DATASETS, fidelity_report
-from models.iiae import IIAE
+from metrics.evaluation import Subject, evaluate, summary_line
+from metrics.measures import MEASURES
+from metrics.retrieval import Retrieval
+from models.loading import build_model, restore_networks
 from solver import Solver
 from utils import checkpoint as ckpt
 from utils.config import load_config
@@ -36,7 +38,9 @@ def parse_args():
     parser.add_argument("--config", default=os.path.join("configs", "demo.json"))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--eval-every", type=int, default=250, help="iterations between measured checkpoints")
-    parser.add_argument("--output-root", default=None, help="where the run goes (default: a temporary folder)")
+    parser.add_argument("--output-root", default=None,
+                        help="where the run goes (default: a temporary folder, removed at the end)")
+    parser.add_argument("--json", metavar="FILE", help="also write every checkpoint's reports to FILE")
     return parser.parse_args()
 
 
@@ -49,39 +53,34 @@ def step_times(run_dir):
 
 
 def measure(run_dir, cfg, device):
+    """Every measure of every checkpoint in evaluation mode (the config's model.eval_batchnorm), plus
+    retrieval with BatchNorm batch statistics for comparison; prints a line per checkpoint."""
     test_set = build_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, train=False)
-    model = IIAE.from_config(cfg.resolution, cfg.model).to(device)
+    subject = Subject(cfg.dataset, test_set.paired)
+    model = build_model(cfg.resolution, cfg.model, device)
     times = step_times(run_dir)
+    models = os.path.join(run_dir, "models")
     rows = []
-    for iteration in ckpt.available_iterations(os.path.join(run_dir, "models")):
-        state = ckpt.load_checkpoint(ckpt.checkpoint_path(os.path.join(run_dir, "models"), iteration))
-        model.load_state_dict(state["model"])
-        row = {"iteration": iteration, "seconds": times.get(iteration, float("nan"))}
-        for mode in ("running", "batch"):
-            _, _, report = retrieval(model, test_set, cfg.test.batch_size, device, mode)
-            row.update({f"{mode}_{k}": v for k, v in report.items()})
-        nan = float("nan")
-        row.update(fidelity_report(model, test_set, cfg.test.batch_size, device, cfg.model.eval_batchnorm)
-                   if cfg.dataset in KNOWN_ANSWER_DATASETS else {"x2y_l1": nan, "y2x_l1": nan})
+    for iteration in ckpt.available_iterations(models):
+        path = ckpt.checkpoint_path(models, iteration)
+        restore_networks(model, ckpt.load_checkpoint(path), path, cfg.resolution, cfg.model)
+        reports, _ = evaluate(model, test_set, MEASURES, subject, cfg.test.batch_size, device,
+                              cfg.model.eval_batchnorm, cfg.seed)
+        batch, _ = evaluate(model, test_set, [Retrieval()], subject, cfg.test.batch_size, device, "batch", cfg.seed)
+        row = {"iteration": iteration, "seconds": times.get(iteration, float("nan")), "reports": reports,
+               "batch_statistics": batch["retrieval"]}
         rows.append(row)
-        print_row(row, first=len(rows) == 1)
+        b = row["batch_statistics"]
+        print(f"{row['seconds']:.0f} s of training: {summary_line(MEASURES, reports, iteration, b['num_pairs'])}; "
+              f"with batch statistics shared top-1 {b['shared_x2y_top1']:.3f} / {b['shared_y2x_top1']:.3f}",
+              flush=True)
     return rows
-
-
-def print_row(row, first):
-    if first:
-        print(f"{'iter':>6} {'train s':>8} | {'shared X2Y':>10} {'shared Y2X':>10} {'excl X2Y':>9} {'excl Y2X':>9}"
-              f" {'L1 X2Y':>7} {'L1 Y2X':>7} | {'shared X2Y':>10} {'shared Y2X':>10}")
-        print(f"{'':>6} {'':>8} | {'evaluation mode (BatchNorm running averages)':^60} | {'batch statistics':^21}")
-    print(f"{row['iteration']:>6} {row['seconds']:>8.0f} | {row['running_shared_x2y_top1']:>10.3f} "
-          f"{row['running_shared_y2x_top1']:>10.3f} {row['running_exclusive_x2y_top1']:>9.3f} "
-          f"{row['running_exclusive_y2x_top1']:>9.3f} {row['x2y_l1']:>7.3f} {row['y2x_l1']:>7.3f} | "
-          f"{row['batch_shared_x2y_top1']:>10.3f} {row['batch_shared_y2x_top1']:>10.3f}", flush=True)
 
 
 def first_reaching(rows, threshold):
     for row in rows:
-        if min(row["running_shared_x2y_top1"], row["running_shared_y2x_top1"]) >= threshold:
+        retrieval = row["reports"]["retrieval"]
+        if min(retrieval["shared_x2y_top1"], retrieval["shared_y2x_top1"]) >= threshold:
             return f"iteration {row['iteration']}, {row['seconds']:.0f} s of training"
     return "not reached"
 
@@ -89,6 +88,14 @@ def first_reaching(rows, threshold):
 def run():
     args = parse_args()
     output_root = args.output_root or tempfile.mkdtemp(prefix="iiae-quality-")
+    try:
+        measure_training(args, output_root)
+    finally:
+        if args.output_root is None:
+            shutil.rmtree(output_root, ignore_errors=True)
+
+
+def measure_training(args, output_root):
     overrides = [*args.overrides, f"output_root={output_root}", f"training.model_save_freq={args.eval_every}",
                  "training.eval_freq=0", "train=1"]
     cfg = load_config(args.config, overrides)
@@ -103,7 +110,10 @@ def run():
     finally:
         teardown(context)
     rows = measure(run_dir, cfg, context.device)
-    pairs = rows[-1]["running_num_pairs"]
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    pairs = rows[-1]["reports"]["retrieval"]["num_pairs"]
     print(f"test pairs: {pairs} (chance top-1 = {1 / pairs:.4f})")
     for threshold in THRESHOLDS:
         print(f"shared top-1 >= {threshold:.2f} both ways (evaluation mode): {first_reaching(rows, threshold)}")

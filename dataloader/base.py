@@ -219,5 +219,6 @@ class PairDataset(Dataset):
 
 
 def index_seed(index):
-    """Seed of an item fetched by plain index (evaluation, tests): fixed per index."""
+    """Seed of an item fetched by plain index (evaluation, tests): fixed per index. The multiplier (2^32
+    over the golden ratio, an odd constant) spreads neighbouring indices over the seed space."""
     return 0x9E3779B1 * (index + 1) % (2 ** 63)

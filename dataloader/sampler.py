@@ -8,6 +8,8 @@ see together exactly the batches one process with batch B * W would."""
 import torch
 from torch.utils.data import Sampler
 
+SEED_STRIDE = 1_000_003
+
 
 class ResumableSampler(Sampler):
     def __init__(self, size, seed, batch_size, start_iteration=0, rank=0, world_size=1):
@@ -15,8 +17,9 @@ class ResumableSampler(Sampler):
         self.start_iteration, self.rank, self.world_size = start_iteration, rank, world_size
 
     def _permutation(self, epoch):
-        # Reduced so that any config seed, up to 2^64 - 1, makes a valid generator seed.
-        seed = (self.seed * 1_000_003 + epoch) % (2 ** 63)
+        # A prime stride far above any epoch or position count keeps nearby config seeds' streams apart;
+        # reduced so that any config seed, up to 2^64 - 1, makes a valid generator seed.
+        seed = (self.seed * SEED_STRIDE + epoch) % (2 ** 63)
         return torch.randperm(self.size, generator=torch.Generator().manual_seed(seed))
 
     def __iter__(self):
@@ -28,7 +31,7 @@ class ResumableSampler(Sampler):
                 if position // self.size != epoch:
                     epoch = position // self.size
                     order = self._permutation(epoch)
-                yield int(order[position % self.size]), (self.seed * 1_000_003 + position) % (2 ** 63)
+                yield int(order[position % self.size]), (self.seed * SEED_STRIDE + position) % (2 ** 63)
             iteration += 1
 
 

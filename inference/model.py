@@ -13,9 +13,10 @@ from typing import Optional
 
 import torch
 
-from models.iiae import IIAE, check_feature_norm
-from utils.checkpoint import find_checkpoint, load_checkpoint, load_model_state
-from utils.config import build_config, load_config
+from models.iiae import IIAE
+from models.loading import build_model, networks_of, restore_networks
+from utils.checkpoint import find_checkpoint, load_checkpoint
+from utils.config import build_config, is_device_name, load_config
 from utils.distributed import pick_device
 from utils.errors import UserError
 
@@ -34,7 +35,7 @@ class Loaded:
 
 def inference_device(requested):
     """--device auto|cpu|cuda|cuda:N as a torch.device."""
-    if requested not in ("auto", "cpu", "cuda") and not (requested.startswith("cuda:") and requested[5:].isdigit()):
+    if not is_device_name(requested):
         raise UserError(f"--device {requested}: use auto, cpu, cuda or cuda:N")
     try:
         return pick_device(requested)
@@ -52,16 +53,15 @@ def _checked(resolution, section, origin):
 
 
 def _from_run(run_dir, checkpoint):
-    """(config, iteration, checkpoint path, weights, what to check if they do not fit) of a run directory."""
+    """(config, iteration, checkpoint path, loaded state, what to check if it does not fit) of a run directory."""
     config_path = os.path.join(run_dir, "config.json")
     cfg = load_config(config_path)
     iteration, path, state = find_checkpoint(run_dir, checkpoint)
-    if not isinstance(state, dict) or "model" not in state:
-        raise UserError(f"checkpoint {path} is not an IIAE checkpoint (no 'model' entry)")
+    networks_of(state, path)
     if state.get("resolution") != cfg.resolution:
         raise UserError(f"checkpoint {path} was saved at resolution {state.get('resolution')} but "
                         f"{config_path} has {cfg.resolution}")
-    return cfg, iteration, path, state["model"], f"check the model section of {config_path}"
+    return cfg, iteration, path, state, f"check the model section of {config_path}"
 
 
 def _from_file(path):
@@ -74,23 +74,22 @@ def _from_file(path):
     else:
         raise UserError(f"{path} is neither an IIAE checkpoint nor a weights file written by export.py")
     cfg = _checked(state.get("resolution"), section, path)
-    return cfg, int(state.get("iteration", 0)), path, state["model"], "the file does not match its own model section"
+    return cfg, int(state.get("iteration", 0)), path, state, "the file does not match its own model section"
 
 
 def load_model(source, checkpoint=None, device="cpu"):
     """The model of `source` (a run directory, or a checkpoint or weights file) in eval mode on
     `device`. checkpoint (an iteration or "latest", the default) picks a run directory's checkpoint."""
     if os.path.isdir(source):
-        cfg, iteration, path, weights, hint = _from_run(source, checkpoint or "latest")
+        cfg, iteration, path, state, hint = _from_run(source, checkpoint or "latest")
     elif os.path.isfile(source):
         if checkpoint is not None:
             raise UserError(f"--checkpoint picks a checkpoint of a run directory, but {source} is a file")
-        cfg, iteration, path, weights, hint = _from_file(source)
+        cfg, iteration, path, state, hint = _from_file(source)
     else:
         raise UserError(f"model not found: {source} (give a run directory, a checkpoint or a weights file)")
-    model = IIAE.from_config(cfg.resolution, cfg.model)
-    check_feature_norm(weights, cfg.model.feature_norm, path)
-    load_model_state(model, weights, path, hint)
+    model = build_model(cfg.resolution, cfg.model)
+    restore_networks(model, state, path, cfg.resolution, cfg.model, hint)
     model.to(device).eval()
     return Loaded(model, cfg.resolution, cfg.model.to_dict(), iteration, path,
                   source if os.path.isdir(source) else None)

@@ -8,11 +8,10 @@ The score is the mean L1 distance to these targets, in [0, 1] pixel units, over 
 Copying the source or the reference is scored the same way, as a yardstick.
 """
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-from models.iiae import DOMAINS, evaluating
+from metrics.evaluation import DIRECTIONS, Measure
+from models.iiae import DOMAINS
 
-DIRECTIONS = ("x2y", "y2x")
 # Datasets rendered as above, on which the score means something.
 KNOWN_ANSWER_DATASETS = ("MNIST-CDCB", "MNIST-CDCB-demo")
 
@@ -56,51 +55,46 @@ def l1_per_image(images, targets):
     return (images - targets).abs().flatten(1).mean(dim=1)
 
 
-class _WithReference(Dataset):
-    """Test pair i with pair i + 1 (cyclically) of the first n as its reference."""
-
-    def __init__(self, dataset, n):
-        self.dataset, self.n = dataset, n
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        x, y = self.dataset[i][:2]
-        x_ref, y_ref = self.dataset[(i + 1) % self.n][:2]
-        return x, y, x_ref, y_ref
+def known_answer(batch):
+    """The batch's exemplar targets (exemplar_targets of its pairs and references), computed once per
+    batch for every measure that needs them."""
+    return batch.cached("known answer", lambda: exemplar_targets(
+        batch.image(0), batch.image(1), batch.image(0, "reference"), batch.image(1, "reference")))
 
 
-def fidelity_report(model, dataset, batch_size, device, batchnorm="running", max_pairs=0):
-    """Mean L1 (pixels in [0, 1]) of the model's exemplar translations against the known targets, both
-    ways (the first max_pairs test pairs when > 0), beside what copying the source or the reference
-    scores. `batchnorm` as in models.iiae.evaluating."""
-    n = len(dataset) if max_pairs <= 0 else min(max_pairs, len(dataset))
-    loader = DataLoader(_WithReference(dataset, n), batch_size=batch_size, generator=torch.Generator())
-    sums = {f"{d}_{kind}": 0.0 for d in DIRECTIONS for kind in ("l1", "copy_source_l1", "copy_reference_l1")}
-    with evaluating(model, batchnorm):
-        for x, y, x_ref, y_ref in loader:
-            images = [t.to(device) for t in (x, y, x_ref, y_ref)]
-            unit = [(t.float() + 1) / 2 for t in images]
-            targets = exemplar_targets(*unit)
-            for src_domain, direction in zip(DOMAINS, DIRECTIONS):
-                tgt_domain = 1 - src_domain
-                src, ref = images[src_domain], images[2 + tgt_domain]
-                out = model.decode(model.exclusive_code(ref, tgt_domain)[0], model.shared_code(src, src_domain)[0],
-                                   tgt_domain)
-                target = targets[direction]
-                sums[f"{direction}_l1"] += l1_per_image((out.float() + 1) / 2, target).sum().item()
-                sums[f"{direction}_copy_source_l1"] += l1_per_image(unit[src_domain], target).sum().item()
-                sums[f"{direction}_copy_reference_l1"] += l1_per_image(unit[2 + tgt_domain], target).sum().item()
-    report = {key: value / n for key, value in sums.items()}
-    report["num_pairs"] = n
-    return report
+class KnownAnswer(Measure):
+    """Mean L1 (pixels in [0, 1]) of the exemplar translations against the known targets, both ways,
+    beside what copying the source or the reference scores."""
+    name = "translation"
 
+    def applies(self, subject):
+        return subject.dataset_name in KNOWN_ANSWER_DATASETS
 
-def format_fidelity(report):
-    """A small table: model, copy-source and copy-reference L1 for both directions."""
-    lines = [f"translation L1 to the known answer ({report['num_pairs']} (source, reference) pairs, pixels in [0, 1]):",
-             f"{'':>16} {'X2Y':>7} {'Y2X':>7}"]
-    for label, kind in (("model", "l1"), ("copy source", "copy_source_l1"), ("copy reference", "copy_reference_l1")):
-        lines.append(f"{label:>16} {report[f'x2y_{kind}']:>7.3f} {report[f'y2x_{kind}']:>7.3f}")
-    return "\n".join(lines)
+    def collect(self, batch):
+        targets = known_answer(batch)
+        columns = {}
+        for src, direction in zip(DOMAINS, DIRECTIONS):
+            tgt, target = 1 - src, targets[direction]
+            columns[f"{direction}_l1"] = l1_per_image(batch.translation(src), target)
+            columns[f"{direction}_copy_source_l1"] = l1_per_image(batch.image(src), target)
+            columns[f"{direction}_copy_reference_l1"] = l1_per_image(batch.image(tgt, "reference"), target)
+        return columns
+
+    def summarise(self, columns):
+        report = {key: values.mean().item() for key, values in columns.items()}
+        report["num_pairs"] = len(next(iter(columns.values())))
+        return report
+
+    def table(self, report):
+        lines = [f"translation L1 to the known answer ({report['num_pairs']} (source, reference) pairs, "
+                 "pixels in [0, 1]):", f"{'':>16} {'X2Y':>7} {'Y2X':>7}"]
+        for label, kind in (("model", "l1"), ("copy source", "copy_source_l1"),
+                            ("copy reference", "copy_reference_l1")):
+            lines.append(f"{label:>16} {report[f'x2y_{kind}']:>7.3f} {report[f'y2x_{kind}']:>7.3f}")
+        return "\n".join(lines)
+
+    def line(self, report):
+        return f"translation L1 {report['x2y_l1']:.3f} / {report['y2x_l1']:.3f}"
+
+    def scalars(self, report):
+        return {key: report[key] for key in ("x2y_l1", "y2x_l1")}

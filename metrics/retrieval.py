@@ -2,6 +2,10 @@
 the other domain by L2 distance, and count a hit when the partner of the query ranks in the top k."""
 import torch
 
+from metrics.codes import CODE_KINDS, feature_key
+from metrics.evaluation import Measure
+from models.iiae import DOMAINS
+
 
 def retrieval_accuracy(queries, keys, ks=(1, 5), chunk=1024):
     """Top-k accuracies for queries[i] whose correct match is keys[i].
@@ -49,3 +53,24 @@ def format_report(report):
                 lines.append(f"{kind:<10}{direction.upper():<10}{report[key + '_top1']:>8.4f}"
                              f"{report.get(key + '_top5', float('nan')):>8.4f}")
     return "\n".join(lines)
+
+
+class Retrieval(Measure):
+    """Cross-domain retrieval with the shared and the exclusive codes. Its columns are the codes'
+    means and log-variances per pair, as `results/features.npz` stores them."""
+    name = "retrieval"
+
+    def collect(self, batch):
+        return {feature_key(kind, d, stat): value for kind in CODE_KINDS for d in DOMAINS
+                for stat, value in zip(("mean", "logvar"), batch.posterior(kind, d))}
+
+    def summarise(self, columns):
+        return retrieval_report({kind: tuple(columns[feature_key(kind, d, "mean")] for d in DOMAINS)
+                                 for kind in CODE_KINDS})
+
+    def table(self, report):
+        return format_report(report)
+
+    def line(self, report):
+        return (f"shared top-1 {report['shared_x2y_top1']:.3f} / {report['shared_y2x_top1']:.3f}, exclusive "
+                f"{report['exclusive_x2y_top1']:.3f} / {report['exclusive_y2x_top1']:.3f} (X2Y / Y2X)")

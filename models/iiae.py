@@ -1,6 +1,7 @@
 """The IIAE model: exclusive encoders E_x, E_y, the shared feature extractor F, the shared-code
 encoders R_x, R_y (one domain) and Q (both), and decoders D_x, D_y. Domain 0 is X, domain 1 is Y."""
 import contextlib
+import inspect
 
 import torch
 from torch import nn
@@ -9,8 +10,6 @@ from models.networks import FEATURE_NORMS, Decoder, ExclusiveEncoder, SharedEnco
 from utils.errors import UserError
 
 DOMAINS = (0, 1)
-# Parameter groups, one Adam optimizer each (the seed's split).
-GROUPS = ("exclusive", "shared", "decoders")
 
 
 class IIAE(nn.Module):
@@ -42,13 +41,15 @@ class IIAE(nn.Module):
         self.noise_shard = (0, 1)
 
     @classmethod
-    def from_config(cls, resolution, model_cfg):
-        return cls(resolution, model_cfg.exclusive_dim, model_cfg.shared_dim, model_cfg.shared_hidden,
-                   model_cfg.encoder_channels, model_cfg.decoder_channels, model_cfg.dropout,
-                   model_cfg.leaky_slope, model_cfg.logvar_clamp, model_cfg.feature_norm, model_cfg.init)
+    def from_config(cls, resolution, model_section):
+        """The network of a config's model section: its keys that name constructor arguments, passed
+        under their own names (the section's other keys say how the model is trained and evaluated)."""
+        arguments = set(inspect.signature(cls).parameters) - {"resolution"}
+        return cls(resolution, **{key: value for key, value in model_section.items() if key in arguments})
 
     def parameter_groups(self):
-        """Parameters of each optimizer: exclusive encoders; F with R_x, R_y, Q; both decoders."""
+        """Parameters of each optimizer (the reference port's split): exclusive encoders; F with R_x, R_y,
+        Q; both decoders."""
         return {
             "exclusive": list(self.exclusive.parameters()),
             "shared": [p for m in (self.features, self.single_shared, self.joint_shared) for p in m.parameters()],

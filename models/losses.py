@@ -4,6 +4,8 @@ import math
 
 import torch
 
+# The training section's keys that weigh the objective's terms, used under these names.
+LOSS_WEIGHTS = ("rec_weight", "X_kld_weight", "S_kld_weight", "inter_kld_weight")
 LOSS_NAMES = ("recon_X_loss", "recon_Y_loss", "kl_X_loss", "kl_Y_loss", "kl_S_loss",
               "kl_interX_loss", "kl_interY_loss", "total_loss")
 
@@ -32,7 +34,7 @@ def kl_scale(scaling, batch_size, num_pairs):
 def iiae_loss(outputs, x, y, weights, anneal, scale):
     """Every term of the objective and their weighted total, as a dict keyed by LOSS_NAMES.
 
-    outputs: IIAE.forward's dict; weights: rec, X_kld, S_kld, inter_kld; anneal: a(t); scale: kl_scale.
+    outputs: IIAE.forward's dict; weights: {name: value} for LOSS_WEIGHTS; anneal: a(t); scale: kl_scale.
     """
     # Computed in fp32 whatever precision the networks ran in.
     (mx, lx), (my, ly) = [(m.float(), lv.float()) for m, lv in outputs["exclusive"]]
@@ -48,8 +50,8 @@ def iiae_loss(outputs, x, y, weights, anneal, scale):
         "kl_interX_loss": scale * gaussian_kl(ms, ls, mrx, lrx),
         "kl_interY_loss": scale * gaussian_kl(ms, ls, mry, lry),
     }
-    terms["total_loss"] = (weights["rec"] * (terms["recon_X_loss"] + terms["recon_Y_loss"])
-                           + anneal * weights["X_kld"] * (terms["kl_X_loss"] + terms["kl_Y_loss"])
-                           + anneal * weights["S_kld"] * terms["kl_S_loss"]
-                           + weights["inter_kld"] * (terms["kl_interX_loss"] + terms["kl_interY_loss"]))
+    terms["total_loss"] = (weights["rec_weight"] * (terms["recon_X_loss"] + terms["recon_Y_loss"])
+                           + anneal * weights["X_kld_weight"] * (terms["kl_X_loss"] + terms["kl_Y_loss"])
+                           + anneal * weights["S_kld_weight"] * terms["kl_S_loss"]
+                           + weights["inter_kld_weight"] * (terms["kl_interX_loss"] + terms["kl_interY_loss"]))
     return terms

@@ -2,6 +2,8 @@
 it trained on, its loss terms (local to its process), what the networks returned, a digest of every
 parameter after the step, and the gradients of the first step."""
 import hashlib
+import os
+import signal
 from unittest import mock
 
 import pytest
@@ -37,9 +39,10 @@ def _use_running_statistics(layer, _inputs):
 
 
 class RecordingSolver(Solver):
-    def __init__(self, *args, frozen_batchnorm=False, **kwargs):
+    def __init__(self, *args, frozen_batchnorm=False, interrupt_after=None, **kwargs):
         """frozen_batchnorm: BatchNorm layers normalise with their running statistics also in training, so
-        every item's computation is independent of the rest of its batch."""
+        every item's computation is independent of the rest of its batch. interrupt_after: this process
+        sends itself SIGINT during that step."""
         super().__init__(*args, **kwargs)
         if frozen_batchnorm:
             for m in self.model.modules():
@@ -53,6 +56,9 @@ class RecordingSolver(Solver):
         optimizers[0].register_step_pre_hook(self._note_grads)
         optimizers[-1].register_step_post_hook(
             lambda *_: self.record["params"].append(digest(self.model.parameters())))
+        if interrupt_after is not None:
+            optimizers[-1].register_step_post_hook(
+                lambda *_: len(self.record["params"]) == interrupt_after and os.kill(os.getpid(), signal.SIGINT))
 
     def _note_grads(self, *_):
         if self.record["grads"] is None:

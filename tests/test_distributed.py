@@ -10,8 +10,7 @@ import torch
 import torch.multiprocessing as mp
 
 import main
-import solver as solver_module
-from models.iiae import IIAE
+from models.loading import build_model, restore_networks
 from models.losses import LOSS_NAMES
 from solver import Solver
 from tests.recording import RecordingSolver, digest, one_thread, tiny_config  # noqa: F401 (fixture)
@@ -19,6 +18,7 @@ from utils.config import build_config
 from utils import distributed
 from utils.distributed import Context, setup, teardown
 from utils.errors import UserError
+from utils.stopping import Interrupted
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 STEPS = 3
@@ -32,16 +32,16 @@ def free_port():
 
 
 def train_and_record(run, context, rank=0):
-    """Train run["config"] with a RecordingSolver; save its record and run directory to run["out"]/rank<r>.pt."""
-    solver = RecordingSolver(build_config(run["config"]), context, frozen_batchnorm=run["frozen_batchnorm"])
-    stop_checks, real_any_true = [], solver_module.any_true
-    solver_module.any_true = lambda flag, ctx: stop_checks.append(flag) or real_any_true(flag, ctx)
+    """Train run["config"] with a RecordingSolver; save its record, run directory and how it stopped to
+    run["out"]/rank<r>.pt."""
+    solver = RecordingSolver(build_config(run["config"]), context, frozen_batchnorm=run["frozen_batchnorm"],
+                             interrupt_after=run.get("interrupt_after", {}).get(rank))
+    run_dir, stopped = None, None
     try:
         run_dir = solver.train()
-    finally:
-        solver_module.any_true = real_any_true
-    torch.save({**solver.record, "run_dir": run_dir, "stop_checks": len(stop_checks)},
-               os.path.join(run["out"], f"rank{rank}.pt"))
+    except Interrupted as e:
+        stopped = str(e)
+    torch.save({**solver.record, "run_dir": run_dir, "stopped": stopped}, os.path.join(run["out"], f"rank{rank}.pt"))
 
 
 def process_main(rank, world, port, runs):
@@ -67,6 +67,12 @@ def live_run(tiny_data, tmp):
             "frozen_batchnorm": False, "out": str(tmp)}
 
 
+def interrupted_run(tiny_data, tmp):
+    """Process 1 alone receives SIGINT during step 1 of 5; steps 2 and 4 are logged."""
+    return {"config": tiny_config(tiny_data, tmp / "runs", training={"max_iters": 5, "print_freq": 2}),
+            "frozen_batchnorm": False, "out": str(tmp), "interrupt_after": {1: 1}}
+
+
 def comparable_run(tiny_data, tmp, batch_size):
     """One step whose result must not depend on how the global batch is split over processes.
 
@@ -86,6 +92,7 @@ def comparable_run(tiny_data, tmp, batch_size):
 def two_processes(tiny_data, tmp_path_factory):
     """Records of both processes of two 2-process runs: "live" and "comparable" (batch GLOBAL_BATCH / 2)."""
     runs = {"live": live_run(tiny_data, tmp_path_factory.mktemp("live")),
+            "interrupted": interrupted_run(tiny_data, tmp_path_factory.mktemp("interrupted")),
             "comparable": comparable_run(tiny_data, tmp_path_factory.mktemp("comparable"), GLOBAL_BATCH // 2)}
     # Forked, not spawned: the children start in milliseconds instead of importing torch again for seconds.
     mp.start_processes(process_main, args=(2, free_port(), list(runs.values())), nprocs=2,
@@ -112,9 +119,14 @@ def test_processes_hold_identical_parameters_after_every_step(two_processes):
     assert torch.equal(r0["grads"], r1["grads"])
 
 
-def test_processes_agree_on_stopping_only_when_they_log_or_save(two_processes):
-    _, (r0, r1) = two_processes["live"]
-    assert r0["stop_checks"] == r1["stop_checks"] == 2  # steps 2 (logged) and 3 (the last, saved)
+def test_a_signal_to_one_process_stops_both_at_the_next_logged_step(two_processes):
+    raw, (r0, r1) = two_processes["interrupted"]
+    # Both stopped after step 2 (the first logged step after the signal), in step, with its checkpoint.
+    assert r0["stopped"].startswith("interrupted at iteration 2;") and "resume with" in r0["stopped"]
+    assert r1["stopped"].startswith("interrupted at iteration 2;")
+    assert len(r0["params"]) == len(r1["params"]) == 2 and r0["params"] == r1["params"]
+    (run,) = os.listdir(raw["output_root"])
+    assert os.listdir(os.path.join(raw["output_root"], run, "models")) == ["2-checkpoint.pt"]
 
 
 def test_test_mode_under_torchrun_runs_on_the_main_process_only(two_processes, monkeypatch):
@@ -141,9 +153,10 @@ def test_two_processes_with_half_batches_compute_one_process_with_the_whole(two_
 def test_checkpoint_of_two_processes_tests_in_one_process(two_processes, tmp_path):
     raw, (r0, _) = two_processes["live"]
     run = r0["run_dir"]
-    state = torch.load(os.path.join(run, "models", f"{STEPS}-checkpoint.pt"), weights_only=True)
-    model = IIAE.from_config(32, build_config(raw).model)
-    model.load_state_dict(state["model"])
+    path = os.path.join(run, "models", f"{STEPS}-checkpoint.pt")
+    cfg = build_config(raw)
+    model = build_model(32, cfg.model)
+    restore_networks(model, torch.load(path, weights_only=True), path, 32, cfg.model)
     assert digest(model.parameters()) == r0["params"][-1]
 
     path = tmp_path / "test.json"

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from metrics.fidelity import (background_colour, digit_colour, digit_shape, exemplar_targets, fidelity_report,
-                              l1_per_image)
+from metrics.evaluation import Subject, evaluate
+from metrics.fidelity import KnownAnswer, background_colour, digit_colour, digit_shape, exemplar_targets, l1_per_image
 
 SIDE = 16
 
@@ -84,12 +84,18 @@ class Pairs(torch.utils.data.Dataset):
         return self.x[i], self.y[i], f"{i:05d}"
 
 
+def known_answer_report(model, data, batch_size, max_pairs=0):
+    reports, _ = evaluate(model, data, [KnownAnswer()], Subject("MNIST-CDCB", True), batch_size, "cpu",
+                          max_pairs=max_pairs)
+    return reports["translation"]
+
+
 def test_report_of_a_perfect_and_a_shifted_model():
     _, b, c, x, y = make_pairs(5, torch.Generator().manual_seed(2))
     # b in [0.1, 0.9] so the oracle can read the shape from x alone
     x = (0.1 + 0.8 * b) * (1 - digit_shape(x, y)) + digit_shape(x, y)
     data = Pairs(x, y)
-    report = fidelity_report(Oracle(), data, batch_size=2, device="cpu")
+    report = known_answer_report(Oracle(), data, batch_size=2)
     assert report["num_pairs"] == 5
     assert report["x2y_l1"] < 1e-5 and report["y2x_l1"] < 1e-5
     ref = [1, 2, 3, 4, 0]
@@ -100,5 +106,5 @@ def test_report_of_a_perfect_and_a_shifted_model():
     assert report["y2x_copy_reference_l1"] == pytest.approx(l1_per_image(x[ref], targets["y2x"]).mean().item(),
                                                             abs=1e-6)
     # An output 0.1 too bright everywhere (0.2 in [-1, 1]) scores 0.1; max_pairs limits the set.
-    shifted = fidelity_report(Oracle(error=0.2), data, batch_size=3, device="cpu", max_pairs=4)
+    shifted = known_answer_report(Oracle(error=0.2), data, batch_size=3, max_pairs=4)
     assert shifted["num_pairs"] == 4 and shifted["x2y_l1"] == pytest.approx(0.1, abs=1e-5)

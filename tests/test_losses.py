@@ -45,7 +45,7 @@ def test_total_loss_by_hand():
         "recon": [torch.full((b, 3, 2, 2), 0.5), torch.zeros(b, 3, 2, 2)],
     }
     x, y = torch.zeros(b, 3, 2, 2), torch.ones(b, 3, 2, 2)     # L1: 0.5 and 1.0
-    weights = {"rec": 10.0, "X_kld": 2.0, "S_kld": 3.0, "inter_kld": 5.0}
+    weights = {"rec_weight": 10.0, "X_kld_weight": 2.0, "S_kld_weight": 3.0, "inter_kld_weight": 5.0}
     terms = iiae_loss(outputs, x, y, weights, anneal=0.5, scale=0.25)
     assert set(terms) == set(LOSS_NAMES)
     assert terms["recon_X_loss"].item() == pytest.approx(0.5)

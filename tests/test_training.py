@@ -7,27 +7,25 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import main
-from models.iiae import IIAE, evaluating
-from models.losses import LOSS_NAMES, iiae_loss
+from models.iiae import evaluating
+from models.losses import LOSS_NAMES
 from solver import Solver
 from tests.conftest import run_dirs
-from utils.config import load_config
+from tests.recording import tiny_config
+from utils.config import build_config, load_config
 from utils.distributed import Context
 
 
-def test_steps_on_a_fixed_batch_lower_the_loss():
+def test_solver_steps_on_a_fixed_batch_lower_the_loss(tmp_path):
+    """Solver.train_step itself (the step training runs), on one batch: the objective must go down."""
+    default_widths = {"encoder_channels": [32, 64, 128, 256], "decoder_channels": [512, 256, 128, 64],
+                      "shared_dim": 128, "shared_hidden": 256}
+    raw = tiny_config(tmp_path, tmp_path, training={"lr": 2e-4, "beta1": 0.5}, model={"dropout": 0.0, **default_widths})
+    solver = Solver(build_config(raw), Context(torch.device("cpu")))
     torch.manual_seed(0)
-    model = IIAE(32, dropout=0.0)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
     x, y = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1
-    weights = {"rec": 100.0, "X_kld": 5.0, "S_kld": 0.02, "inter_kld": 5.0}
-    losses = []
-    for _ in range(15):
-        terms = iiae_loss(model(x, y), x, y, weights, anneal=0.0, scale=0.01)
-        opt.zero_grad()
-        terms["total_loss"].backward()
-        opt.step()
-        losses.append(terms["total_loss"].item())
+    net = solver.wrapped_model()
+    losses = [solver.train_step(net, x, y, anneal=0.0, scale=0.01)["total_loss"].item() for _ in range(15)]
     assert losses[-1] < 0.7 * losses[0]
 
 
@@ -84,12 +82,12 @@ def test_save_load_round_trip_restores_identical_outputs(write_config, tmp_path)
     cfg = load_config(config)
     trained = Solver(cfg, Context(torch.device("cpu")))
     state = torch.load(os.path.join(run, "models", "3-checkpoint.pt"), weights_only=True)
-    trained.checkpoint.load(state, "ckpt")
+    trained.restore(state, "ckpt")
     fresh = Solver(cfg, Context(torch.device("cpu")))
     x = torch.rand(3, 3, 32, 32) * 2 - 1
     with evaluating(fresh.model, "running"), evaluating(trained.model, "running"):
         before = fresh.model.shared_code(x, 0)[0]
-        fresh.iteration = fresh.checkpoint.load(state, "ckpt")
+        fresh.iteration = fresh.restore(state, "ckpt")
         after, expected = fresh.model.shared_code(x, 0)[0], trained.model.shared_code(x, 0)[0]
     assert not torch.equal(before, expected)
     assert torch.equal(after, expected)

@@ -79,40 +79,6 @@ def find_checkpoint(run_dir, iteration):
     return iteration, path, load_checkpoint(path)
 
 
-def load_model_state(model, state_dict, path, hint="check resolution and the model section"):
-    """load_state_dict with a message naming both shapes when the checkpoint was built differently
-    (another resolution, latent size or channel list)."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    if missing or unexpected:
-        name = (missing or unexpected)[0]
-        raise UserError(f"checkpoint {path} holds a different network: parameter '{name}' is "
-                        f"{'missing from it' if missing else 'not in this model'}")
-    for name, tensor in state_dict.items():
-        if tuple(tensor.shape) != tuple(own[name].shape):
-            raise UserError(f"checkpoint {path} was saved for another network shape: '{name}' is "
-                            f"{list(tensor.shape)} in the checkpoint but {list(own[name].shape)} for this config ({hint})")
-    model.load_state_dict(state_dict)
-
-
-def networks_of(state, path):
-    """The networks' state_dict in a loaded checkpoint; UserError when it is not an IIAE checkpoint."""
-    if not isinstance(state, dict) or "model" not in state:
-        raise UserError(f"checkpoint {path} is not an IIAE checkpoint (no 'model' entry)")
-    return state["model"]
-
-
-def load_networks(model, state, path, resolution):
-    """Load a checkpoint's networks into `model` (built for `resolution`); returns its iteration."""
-    weights = networks_of(state, path)
-    saved = state.get("resolution")
-    hint = (f"saved at resolution {saved}; this config has {resolution}"
-            if saved != resolution else "check the model section")
-    load_model_state(model, weights, path, hint)
-    return int(state.get("iteration", 0))
-
-
 class CheckpointIO:
     """Everything a run needs to continue exactly, saved and restored as one: the networks, the named
     optimizers and schedulers, the gradient scaler, the iteration and the RNG state. `config` (a plain
@@ -140,19 +106,19 @@ class CheckpointIO:
         return save_checkpoint(models_dir, iteration, self.state(iteration), keep_last)
 
     def load(self, state, path):
-        """Restore everything from a loaded checkpoint; returns its iteration. The RNG state waits for
-        restore_rng(), since building data loaders and the like in between must not disturb it."""
+        """Restore the training state of a loaded checkpoint whose networks models.loading.restore_networks
+        has loaded; returns its iteration. The RNG state waits for restore_rng(), since building data
+        loaders and the like in between must not disturb it."""
         missing = [key for key in ("optimizers", "schedulers", "scaler", "rng") if key not in state]
         if missing:
             raise UserError(f"checkpoint {path} holds no {', '.join(missing)} state (a weights file?), so training "
                             "cannot continue from it exactly; resume from a training checkpoint")
-        iteration = load_networks(self.model, state, path, self.resolution)
         for name in self.optimizers:
             self.optimizers[name].load_state_dict(state["optimizers"][name])
             self.schedulers[name].load_state_dict(state["schedulers"][name])
         self.scaler.load_state_dict(state["scaler"])
         self._rng = state["rng"]
-        return iteration
+        return int(state.get("iteration", 0))
 
     def restore_rng(self):
         """Put back the loaded checkpoint's RNG state (once; nothing when none was loaded), just before

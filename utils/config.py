@@ -249,13 +249,18 @@ def _in_range(interval, value):
         ((value <= hi) if interval[-1] == "]" else (value < hi))
 
 
+def is_device_name(text):
+    """Whether text names a device as the config's `device` and the commands' --device do."""
+    return text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit())
+
+
 def _validate_values(cfg):
     for path in ("model.encoder_channels", "model.decoder_channels"):
         section, name = path.split(".")
         if len(cfg[section][name]) != 4 or min(cfg[section][name]) <= 0:
             raise UserError(f"config: '{path}' must list four positive channel counts")
     device = cfg.device
-    if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+    if not is_device_name(device):
         raise UserError(f"config: 'device' is \"{device}\"; use \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"")
     if cfg.training.resume_iters != 0 and not cfg.training.restored_model_path:
         raise UserError("config: 'training.resume_iters' is set but 'training.restored_model_path' is empty")

@@ -34,10 +34,6 @@ def run_command(run, argv=None):
 
 
 def run_script(main):
-    """Run a command-line script's main(): a UserError becomes one line on stderr and its exit status."""
+    """run_command for a script whose main() reads sys.argv itself; exits with its status."""
     import sys
-    try:
-        main()
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
+    sys.exit(run_command(lambda _argv: main()))

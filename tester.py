@@ -1,0 +1,100 @@
+"""Test mode ("train": 0): a checkpoint's result grids, every measure of metrics/measures.py and the codes
+of the test split, written to a fresh `results/` folder of its run directory, from one pass over the
+test pairs. Its TensorBoard scalars go to `logs/test/<results folder>`, apart from the training curve."""
+import json
+import os
+import time
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from dataloader.registry import load_dataset
+from metrics.codes import save_features
+from metrics.evaluation import DIRECTIONS, Subject, evaluate, log_scalars, tables
+from metrics.measures import MEASURES
+from models.loading import build_model, restore_networks
+from utils import checkpoint as ckpt
+from utils.errors import UserError
+from utils.images import save_grid
+from utils.rundir import fresh_subdir
+
+GRID_RANDOM_STYLES = 3
+
+
+def model_range(images):
+    return images * 2 - 1
+
+
+def translation_grid(batch, src_domain, num_random=GRID_RANDOM_STYLES):
+    """[src, reconstruction of its partner, src in its partner's style, num_random random styles, partner]
+    (the rows of the sample grids), from the batch's own codes and translations."""
+    tgt = 1 - src_domain
+    partner = batch.sources[tgt]
+    reconstruction = batch.model.decode(batch.code("exclusive", tgt), batch.code("shared", tgt), tgt)
+    return [batch.sources[src_domain], reconstruction, model_range(batch.translation(src_domain, "partner")),
+            *model_range(batch.random_translations(src_domain)[:num_random]), partner]
+
+
+def fixed_source_grid(fixed, batch, src_domain):
+    """[fixed src, the other domain in the style of this batch's partners with fixed src's shared code,
+    those partners]."""
+    tgt = 1 - src_domain
+    shared = fixed.code("shared", src_domain)
+    n = min(len(shared), len(batch))
+    out = batch.model.decode(batch.code("exclusive", tgt)[:n], shared[:n], tgt)
+    return [fixed.sources[src_domain][:n], out, batch.sources[tgt][:n]]
+
+
+class Tester:
+    """Tests the checkpoint `test.test_iters` of the run `test.test_path` on the config's test split."""
+
+    def __init__(self, cfg, context):
+        self.cfg, self.device = cfg, context.device
+        self.context = context
+
+    def _model(self):
+        cfg = self.cfg
+        iteration, path, state = ckpt.find_checkpoint(cfg.test.test_path, cfg.test.test_iters)
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.resolution, cfg.model, self.device)
+        restore_networks(model, state, path, cfg.resolution, cfg.model)
+        return iteration, path, model
+
+    def test(self):
+        """Returns the results folder."""
+        cfg = self.cfg
+        iteration, path, model = self._model()
+        test_set = load_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, False,
+                                os.path.join(cfg.output_root, ".cache"), self.context)
+        if len(test_set) < 2 and cfg.model.eval_batchnorm == "batch":
+            raise UserError(f"the test split of {cfg.path_to_data} has one pair, and BatchNorm batch statistics "
+                            "(model.eval_batchnorm \"batch\") cannot normalise a single item; test it with "
+                            "--set model.eval_batchnorm=running")
+        results = fresh_subdir(cfg.test.test_path, "results")
+        print(f"testing {path} on {len(test_set)} test pairs; results in {results}", flush=True)
+        started = time.monotonic()
+        names, fixed = [], []
+
+        def draw_grids(i, batch):
+            names.extend(batch.names)
+            if cfg.test.num_results and i >= cfg.test.num_results:
+                return
+            if not fixed:
+                fixed.append(batch)
+            for d, direction in enumerate(DIRECTIONS):
+                label = direction.upper()
+                save_grid(translation_grid(batch, d), os.path.join(results, f"{label}_{i}.jpg"))
+                save_grid(fixed_source_grid(fixed[0], batch, d), os.path.join(results, f"fix{label}_{i}.jpg"))
+
+        reports, columns = evaluate(model, test_set, MEASURES, Subject(cfg.dataset, test_set.paired),
+                                    cfg.test.batch_size, self.device, cfg.model.eval_batchnorm, cfg.seed,
+                                    on_batch=draw_grids)
+        save_features(os.path.join(results, "features.npz"), names, columns["retrieval"])
+        for name, report in reports.items():
+            with open(os.path.join(results, f"{name}.json"), "w") as f:
+                json.dump({**report, "iteration": iteration, "eval_batchnorm": cfg.model.eval_batchnorm}, f, indent=2)
+        with SummaryWriter(os.path.join(cfg.test.test_path, "logs", "test", os.path.basename(results))) as writer:
+            log_scalars(writer, MEASURES, reports, iteration)
+        print(tables(MEASURES, reports), flush=True)
+        print(f"test finished in {time.monotonic() - started:.1f} s", flush=True)
+        return results
