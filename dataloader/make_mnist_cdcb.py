@@ -29,7 +29,7 @@ COMMITTED_SPLIT = {"train": 450, "test": 50}  # digits per class; the committed 
 SEED = 0
 SIDE = 256  # pixels per half
 CHUNK = 100  # pairs per worker task
-# zlib level 1: files about 25% larger than the default level, written 2.5 times faster.
+# zlib level 1: somewhat larger files than the default level, written much faster.
 PNG_LEVEL = 1
 
 
