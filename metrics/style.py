@@ -29,6 +29,13 @@ def region_colour(images, region):
     return (images * weight).flatten(2).sum(dim=2) / weight.flatten(2).sum(dim=2)
 
 
+def partner_colour(x, y, source_domain, threshold=THRESHOLD):
+    """N x 3: the colour of the style region in the source's partner image (y's digit for X2Y, x's
+    background for Y2X): the colour that keeping the source's own style gives, and over the test set
+    the real colours a random style should range over."""
+    return region_colour((x, y)[1 - source_domain], style_region(x, y, source_domain, threshold))
+
+
 def style_error(translations, targets, region):
     """N: mean over R, G, B of |mean colour of the translation - mean colour of the right answer| over
     each pair's region."""
@@ -87,8 +94,9 @@ def recovered_shape(images, domain):
 
 def shape_iou(translations, target_domain, source_digit, threshold=THRESHOLD):
     """N: intersection over union of the digit a translation into `target_domain` draws (recovered_shape
-    above threshold) and the source's digit (N x 1 x H x W bool, a > threshold of the source pair); 1 where
-    both are empty. The right answer scored the same way is the ceiling (its recovery is not exact)."""
+    above threshold) and the source's digit (N x 1 x H x W bool: style_region(x, y, 0) of the source pair);
+    1 where both are empty. The right answer scored the same way is the ceiling: recovering the digit from
+    one image is not exact (a dark digit colour, a pale background)."""
     drawn = recovered_shape(translations, target_domain) > threshold
     inter = (drawn & source_digit).flatten(1).sum(dim=1)
     union = (drawn | source_digit).flatten(1).sum(dim=1)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from metrics.fidelity import exemplar_targets
-from metrics.style import (colour_spread, diversity, draw_variance, exemplar_style_errors, recovered_shape,
-                           region_colour, shape_iou, style_error, style_region, summary)
+from metrics.style import (colour_spread, diversity, draw_variance, exemplar_style_errors, partner_colour,
+                           recovered_shape, region_colour, shape_iou, style_error, style_region, summary)
 
 SIDE = 16
 TOP, LEFT, HEIGHT, WIDTH = 4, 5, 6, 4  # the blob digit, clear of the 2-pixel border
@@ -101,8 +101,8 @@ def test_diversity_is_zero_for_identical_and_one_for_the_real_colours():
     n = 6
     a, b, c, x, y = pairs(n, 5)
     region = style_region(x, y, 0)
-    real = region_colour(y, region)
-    assert torch.allclose(real, c, atol=1e-6)
+    real = partner_colour(x, y, 0)
+    assert torch.allclose(real, c, atol=1e-6) and torch.allclose(partner_colour(x, y, 1), b, atol=1e-6)
     assert colour_spread(real).item() == pytest.approx(math.sqrt(c.var(dim=0).mean().item()), rel=1e-5)
     identical = torch.stack([c[..., None, None] * a] * 4)
     assert diversity(draw_variance(identical, region), real) < 1e-5
