@@ -79,9 +79,9 @@ def generate(digits, out_dir, split_sizes, seed=SEED):
         return sum(pool.imap_unordered(_write_chunk, tasks))
 
 
-def committed_digits(per_class=COMMITTED_SPLIT, seed=SEED):
-    """Digits of the committed file ordered for `generate`, and their split sizes. The file is sorted by
-    class, so the split is drawn per class (every class in both splits) and then shuffled."""
+def committed_split(per_class=COMMITTED_SPLIT, seed=SEED):
+    """(images, labels, {split: indices}) of the committed file, the indices in `generate`'s order. The file
+    is sorted by class, so the split is drawn per class (every class in both splits) and then shuffled."""
     with np.load(COMMITTED_DIGITS) as data:
         images, labels = data["images"], data["labels"]
     rng = np.random.default_rng(seed)
@@ -92,8 +92,13 @@ def committed_digits(per_class=COMMITTED_SPLIT, seed=SEED):
         for split, count in per_class.items():
             chosen[split].append(members[start:start + count])
             start += count
-    order = [rng.permutation(np.concatenate(parts)) for parts in chosen.values()]
-    return images[np.concatenate(order)], {split: len(o) for split, o in zip(chosen, order)}
+    return images, labels, {split: rng.permutation(np.concatenate(parts)) for split, parts in chosen.items()}
+
+
+def committed_digits(per_class=COMMITTED_SPLIT, seed=SEED):
+    """Digits of the committed file ordered for `generate`, and their split sizes."""
+    images, _, order = committed_split(per_class, seed)
+    return images[np.concatenate(list(order.values()))], {split: len(o) for split, o in order.items()}
 
 
 def torchvision_digits(download_dir):

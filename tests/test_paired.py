@@ -1,0 +1,53 @@
+"""Paired translation scores (L1, PSNR, spread over prior draws) on hand-made images with a known answer."""
+import math
+
+import pytest
+import torch
+
+from metrics.paired import PSNR_CAP, l1_per_image, psnr_per_image, spread_per_image, summary
+
+
+def images(n=3, seed=0):
+    return 0.2 + 0.6 * torch.rand(n, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+def test_identical_images_score_zero_and_the_cap():
+    y = images()
+    assert torch.equal(l1_per_image(y, y), torch.zeros(3))
+    assert torch.equal(psnr_per_image(y, y), torch.full((3,), PSNR_CAP))
+    assert torch.equal(psnr_per_image(y, y, cap=60.0), torch.full((3,), 60.0))
+    assert torch.equal(psnr_per_image(y + 1e-6, y), torch.full((3,), PSNR_CAP))  # 120 dB, capped too
+
+
+@pytest.mark.parametrize("d", [0.01, 0.1, 0.2])
+def test_a_constant_offset(d):
+    y = images()
+    off = torch.cat([y[:1] + d, y[1:] - d])  # either sign
+    assert torch.allclose(l1_per_image(off, y), torch.full((3,), d), atol=1e-6)
+    assert torch.allclose(psnr_per_image(off, y), torch.full((3,), -20 * math.log10(d)), atol=1e-3)
+
+
+def test_psnr_is_per_image():
+    y = images(2)
+    off = y.clone()
+    off[0] += 0.1
+    off[1, 0, :4] += 0.5  # 0.5 over a sixth of the values: MSE 0.25 / 6
+    assert torch.allclose(psnr_per_image(off, y), torch.tensor([20.0, -10 * math.log10(0.25 / 6)]), atol=1e-3)
+
+
+def test_spread_over_draws():
+    y = images()
+    assert torch.equal(spread_per_image(torch.stack([y] * 4)), torch.zeros(3))
+    d = 0.05
+    assert torch.allclose(spread_per_image(torch.stack([y - d, y + d])), torch.full((3,), d), atol=1e-6)
+    # Population std of (0, 0, 3d): sqrt(2) d, in the one source whose draws differ.
+    third = y.clone()
+    third[1] += 3 * d
+    spread = spread_per_image(torch.stack([y, y, third]))
+    assert torch.allclose(spread, torch.tensor([0.0, math.sqrt(2) * d, 0.0]), atol=1e-6)
+
+
+def test_summary_by_hand():
+    report = summary(l1=torch.tensor([0.1, 0.3]), psnr=torch.tensor([20.0, PSNR_CAP]), spread=torch.tensor([0.0]))
+    assert report == pytest.approx({"l1": 0.2, "psnr": 60.0, "spread": 0.0})
+    assert summary(spread=torch.tensor([0.5, 0.25])) == {"spread": 0.375}
