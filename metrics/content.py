@@ -17,6 +17,8 @@ from torch import nn
 
 from dataloader.make_mnist_cdcb import SIDE as RENDERED_SIDE
 from dataloader.make_mnist_cdcb import committed_split
+from metrics.evaluation import DIRECTIONS, NUM_RANDOM_STYLES, Measure
+from metrics.fidelity import KNOWN_ANSWER_DATASETS
 from utils.errors import UserError
 from utils.files import atomic_path
 
@@ -93,20 +95,25 @@ def train_classifier(resolution, per_class=None, epochs=EPOCHS, seed=SEED):
     # other made a step ten times slower (measured on 2 shared cores).
     torch.set_num_threads(1)
     try:
-        for _ in range(epochs):
-            order = torch.randperm(len(a), generator=generator)
-            for start in range(0, len(a), BATCH):
-                batch = order[start:start + BATCH]
-                colours = torch.rand(2, len(batch), 3, generator=generator)
-                images = torch.cat([render(a[batch], colours[d], d) for d in (0, 1)])
-                loss = F.cross_entropy(model(images), labels[batch].repeat(2))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                decay.step()
+        with torch.enable_grad():  # also when the first evaluation that needs it runs under no_grad
+            _train(model, optimizer, decay, a, labels, epochs, generator)
     finally:
         torch.set_num_threads(threads)
     return model.eval()
+
+
+def _train(model, optimizer, decay, a, labels, epochs, generator):
+    for _ in range(epochs):
+        order = torch.randperm(len(a), generator=generator)
+        for start in range(0, len(a), BATCH):
+            batch = order[start:start + BATCH]
+            colours = torch.rand(2, len(batch), 3, generator=generator)
+            images = torch.cat([render(a[batch], colours[d], d) for d in (0, 1)])
+            loss = F.cross_entropy(model(images), labels[batch].repeat(2))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            decay.step()
 
 
 def cache_path(resolution, cache_dir):
@@ -162,3 +169,47 @@ def summary(agreements):
     """{name: fraction}: the mean of each per-pair label_agreement (e.g. "x2y", "x2y_random",
     "real_pair"), concatenated over batches."""
     return {name: values.float().mean().item() for name, values in agreements.items()}
+
+
+class Content(Measure):
+    """How often the digit classifier gives a translation the source's label, with the reference's style
+    and with random styles, both ways, beside its agreement on the real pair (x_i, y_i), the ceiling.
+    The classifier is trained on first use and kept in the subject's cache folder."""
+    name = "content"
+
+    def __init__(self):
+        self._classifiers = {}
+
+    def applies(self, subject):
+        return subject.dataset_name in KNOWN_ANSWER_DATASETS
+
+    def _classifier(self, batch):
+        key = (batch.sources[0].shape[-1], batch.subject.cache_dir, batch.sources[0].device)
+        if key not in self._classifiers:
+            self._classifiers[key] = digit_classifier(key[0], key[1]).to(key[2])
+        return self._classifiers[key]
+
+    def collect(self, batch):
+        classifier = self._classifier(batch)
+        columns = {"real_pair": label_agreement(classifier, batch.image(0), batch.image(1))}
+        for src, direction in enumerate(DIRECTIONS):
+            source = batch.image(src)
+            columns[direction] = label_agreement(classifier, source, batch.translation(src))
+            columns[f"{direction}_random"] = torch.stack([label_agreement(classifier, source, draw)
+                                                          for draw in batch.random_translations(src)]).mean(dim=0)
+        return columns
+
+    def summarise(self, columns):
+        return {**summary(columns), "num_pairs": len(columns["real_pair"])}
+
+    def table(self, report):
+        return "\n".join([
+            "digit kept (the digit classifier gives the translation the source's label):",
+            f"{'':>28} {'X2Y':>7} {'Y2X':>7}",
+            f"{'reference style':>28} {report['x2y']:>7.3f} {report['y2x']:>7.3f}",
+            f"{f'{NUM_RANDOM_STYLES} random styles':>28} {report['x2y_random']:>7.3f} {report['y2x_random']:>7.3f}",
+            f"{'the real pair (ceiling)':>28} {report['real_pair']:>7.3f}"])
+
+    def line(self, report):
+        return (f"digit kept {report['x2y']:.3f} / {report['y2x']:.3f} (random styles {report['x2y_random']:.3f} / "
+                f"{report['y2x_random']:.3f})")

@@ -7,13 +7,14 @@ nothing is encoded or decoded twice. A Measure turns batches into per-pair colum
 columns of the whole split into a report (`summarise`), and a report into text and TensorBoard
 scalars. Adding a measure is one Measure subclass and one line in metrics/measures.py.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dataloader.sampler import balanced_batches
 from models.iiae import DOMAINS, evaluating
+from utils.files import user_cache_dir
 
 DIRECTIONS = ("x2y", "y2x")  # DIRECTIONS[d]: translating domain d into the other
 NUM_RANDOM_STYLES = 8  # prior draws per source for the random-style measures
@@ -26,18 +27,20 @@ def unit(images):
 
 @dataclass(frozen=True)
 class Subject:
-    """What is evaluated: the dataset's registry name and whether its pairs are true pairs (the Y of a
-    pair shows the X's content) rather than random partners."""
+    """What is evaluated: the dataset's registry name, whether its pairs are true pairs (the Y of a pair
+    shows the X's content) rather than random partners, and the folder where measures keep what they
+    build once (a classifier)."""
     dataset_name: str
     paired: bool
+    cache_dir: str = field(default_factory=user_cache_dir)
 
 
 class EvalBatch:
     """A batch of test pairs (x, y) with references (x_ref, y_ref), model-range images on the device.
     Codes are posterior means; translations are in [0, 1]."""
 
-    def __init__(self, model, x, y, x_ref, y_ref, names, generator, num_random=NUM_RANDOM_STYLES):
-        self.model, self.names, self.num_random = model, names, num_random
+    def __init__(self, model, subject, x, y, x_ref, y_ref, names, generator, num_random=NUM_RANDOM_STYLES):
+        self.model, self.subject, self.names, self.num_random = model, subject, names, num_random
         self.sources, self.references = (x, y), (x_ref, y_ref)
         self._cache = {}
         # Drawn up front in one order, so the styles do not depend on which measures ask for them first.
@@ -132,7 +135,7 @@ class _WithReference(Dataset):
         return x, y, x_ref, y_ref, name
 
 
-def evaluation_batches(model, dataset, batch_size, device, seed=0, max_pairs=0):
+def evaluation_batches(model, dataset, subject, batch_size, device, seed=0, max_pairs=0):
     """EvalBatches over the first max_pairs pairs (all when 0), in dataset order; call inside
     models.iiae.evaluating."""
     n = len(dataset) if max_pairs <= 0 else min(max_pairs, len(dataset))
@@ -140,7 +143,7 @@ def evaluation_batches(model, dataset, batch_size, device, seed=0, max_pairs=0):
                         generator=torch.Generator())  # leaves the global RNG alone
     generator = torch.Generator().manual_seed(seed)
     for x, y, x_ref, y_ref, names in loader:
-        yield EvalBatch(model, *(t.to(device) for t in (x, y, x_ref, y_ref)), list(names), generator)
+        yield EvalBatch(model, subject, *(t.to(device) for t in (x, y, x_ref, y_ref)), list(names), generator)
 
 
 def evaluate(model, dataset, measures, subject, batch_size, device, batchnorm="running", seed=0, max_pairs=0,
@@ -151,7 +154,7 @@ def evaluate(model, dataset, measures, subject, batch_size, device, batchnorm="r
     active = [m for m in measures if m.applies(subject)]
     parts = {m.name: {} for m in active}
     with evaluating(model, batchnorm):
-        for i, batch in enumerate(evaluation_batches(model, dataset, batch_size, device, seed, max_pairs)):
+        for i, batch in enumerate(evaluation_batches(model, dataset, subject, batch_size, device, seed, max_pairs)):
             if on_batch is not None:
                 on_batch(i, batch)
             for m in active:

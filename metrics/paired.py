@@ -5,7 +5,8 @@ collapsed exclusive code as 0. Images are in [0, 1], N x C x H x W.
 """
 import torch
 
-from metrics.fidelity import l1_per_image  # noqa: F401 (the per-image L1 of these scores)
+from metrics.evaluation import DIRECTIONS, NUM_RANDOM_STYLES, Measure
+from metrics.fidelity import l1_per_image
 
 PSNR_CAP = 100.0  # dB, for identical images (MSE 0); 8-bit images one level apart in every value score 48
 
@@ -30,3 +31,44 @@ def summary(l1=None, psnr=None, spread=None):
     return {name: values.float().mean().item()
             for name, values in (("l1", l1), ("psnr", psnr), ("spread", spread)) if values is not None}
 
+
+
+class PairedTranslation(Measure):
+    """For any paired dataset: each source translated with its own partner as the style reference,
+    scored against that partner (L1, PSNR), beside copying the source and decoding with a random style;
+    and the spread of the random styles' outputs, 0 when the exclusive code has collapsed."""
+    name = "paired"
+
+    def applies(self, subject):
+        return subject.paired
+
+    def collect(self, batch):
+        columns = {}
+        for src, direction in enumerate(DIRECTIONS):
+            partner = batch.image(1 - src)
+            draws = batch.random_translations(src)
+            for label, images in (("", batch.translation(src, "partner")), ("copy_source_", batch.image(src)),
+                                  ("random_style_", draws[0])):
+                columns[f"{direction}_{label}l1"] = l1_per_image(images, partner)
+                columns[f"{direction}_{label}psnr"] = psnr_per_image(images, partner)
+            columns[f"{direction}_random_spread"] = spread_per_image(draws)
+        return columns
+
+    def summarise(self, columns):
+        report = {key: values.float().mean().item() for key, values in columns.items()}
+        report["num_pairs"] = len(columns["x2y_l1"])
+        return report
+
+    def table(self, report):
+        lines = ["translation to the partner image (each source with its own partner as the style reference; "
+                 "pixels in [0, 1]):", f"{'':>24} {'L1 X2Y':>7} {'L1 Y2X':>7} {'PSNR X2Y':>9} {'PSNR Y2X':>9}"]
+        for label, key in (("model", ""), ("copy source", "copy_source_"), ("random style", "random_style_")):
+            lines.append(f"{label:>24} {report[f'x2y_{key}l1']:>7.3f} {report[f'y2x_{key}l1']:>7.3f} "
+                         f"{report[f'x2y_{key}psnr']:>9.2f} {report[f'y2x_{key}psnr']:>9.2f}")
+        lines.append(f"{f'spread of {NUM_RANDOM_STYLES} random styles':>24} {report['x2y_random_spread']:>7.3f} "
+                     f"{report['y2x_random_spread']:>7.3f}   (0: every random style gives the same image)")
+        return "\n".join(lines)
+
+    def line(self, report):
+        return (f"paired L1 {report['x2y_l1']:.3f} / {report['y2x_l1']:.3f}, random-style spread "
+                f"{report['x2y_random_spread']:.3f} / {report['y2x_random_spread']:.3f}")

@@ -9,7 +9,9 @@ answer recovers a. All images are in [0, 1], N x 3 x H x W; directions are index
 """
 import torch
 
-from metrics.fidelity import DIRECTIONS, background_colour, digit_colour, digit_shape, exemplar_targets
+from metrics.evaluation import DIRECTIONS, NUM_RANDOM_STYLES, Measure
+from metrics.fidelity import (KNOWN_ANSWER_DATASETS, background_colour, digit_colour, digit_shape, exemplar_targets,
+                              known_answer)
 
 THRESHOLD = 0.5  # digit intensity a above which a pixel is the digit's
 TOLERANCE = 0.1  # a style error above this (mean |R, G, B| in [0, 1]) is visibly another colour
@@ -76,6 +78,8 @@ def diversity(draw_variances, real_colours):
     over: y_i's digit colour for X2Y, x_i's background for Y2X). Numerator and denominator are both
     root-mean unbiased variances, so styles drawn exactly as varied as the real colours score about 1,
     identical draws 0."""
+    if len(real_colours) < 2:
+        return float("nan")  # one pair has no spread of real colours to compare with
     return (draw_variances.mean().sqrt() / colour_spread(real_colours)).item()
 
 
@@ -119,3 +123,62 @@ def summary(style_errors=None, own_colour_errors=None, draw_variances=None, real
         if values is not None:
             report[name] = values.float().mean().item()
     return report
+
+
+GREY = 0.5  # a uniform grey output, the second yardstick: a dull model scores near it
+
+
+class Style(Measure):
+    """Exemplar style error (beside keeping the source's own colour and a uniform grey), random-style
+    diversity over the batch's prior draws, and the shape IoU of exemplar translations (beside the
+    right answer's own), both ways."""
+    name = "style"
+
+    def applies(self, subject):
+        return subject.dataset_name in KNOWN_ANSWER_DATASETS
+
+    def collect(self, batch):
+        x, y = batch.image(0), batch.image(1)
+        targets = known_answer(batch)
+        source_digit = style_region(x, y, 0)
+        columns = {}
+        for src, direction in enumerate(DIRECTIONS):
+            tgt, target = 1 - src, targets[direction]
+            region = style_region(x, y, src)
+            translation = batch.translation(src)
+            columns[f"{direction}_error"] = style_error(translation, target, region)
+            columns[f"{direction}_own_colour_error"] = style_error((x, y)[tgt], target, region)
+            columns[f"{direction}_grey_error"] = style_error(torch.full_like(target, GREY), target, region)
+            columns[f"{direction}_draw_variance"] = draw_variance(batch.random_translations(src), region)
+            columns[f"{direction}_real_colour"] = partner_colour(x, y, src)
+            columns[f"{direction}_iou"] = shape_iou(translation, tgt, source_digit)
+            columns[f"{direction}_iou_ceiling"] = shape_iou(target, tgt, source_digit)
+        return columns
+
+    def summarise(self, columns):
+        report = {}
+        for direction in DIRECTIONS:
+            c = {key[len(direction) + 1:]: value for key, value in columns.items() if key.startswith(direction)}
+            part = summary(c["error"], c["own_colour_error"], c["draw_variance"], c["real_colour"], c["iou"],
+                           c["iou_ceiling"])
+            part["grey_error"] = c["grey_error"].mean().item()
+            report.update({f"{direction}_{key}": value for key, value in part.items()})
+        report["num_pairs"] = len(columns["x2y_error"])
+        return report
+
+    def table(self, report):
+        share = f"share_over_{TOLERANCE:g}"
+        rows = [("style error, model", "style_error"), ("  keeping the source's colour", "own_colour_error"),
+                ("  a uniform grey", "grey_error"), (f"  share of pairs off by > {TOLERANCE:g}", f"style_error_{share}"),
+                ("random-style diversity", "diversity"), ("digit shape IoU, model", "iou"),
+                ("  the right answer", "iou_ceiling")]
+        lines = [f"style in the region it governs (X2Y: the digit, Y2X: the background; mean |R,G,B| in [0, 1]; "
+                 f"diversity: spread of {NUM_RANDOM_STYLES} random styles / spread of the real colours):",
+                 f"{'':>34} {'X2Y':>7} {'Y2X':>7}"]
+        lines += [f"{label:>34} {report[f'x2y_{key}']:>7.3f} {report[f'y2x_{key}']:>7.3f}" for label, key in rows]
+        return "\n".join(lines)
+
+    def line(self, report):
+        return (f"style error {report['x2y_style_error']:.3f} / {report['y2x_style_error']:.3f}, diversity "
+                f"{report['x2y_diversity']:.2f} / {report['y2x_diversity']:.2f}, IoU {report['x2y_iou']:.2f} / "
+                f"{report['y2x_iou']:.2f}")

@@ -10,6 +10,19 @@ from tests.fakedata import make_mnist_cdcb
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory):
+    """What runs build once and keep for later runs (the content measure's digit classifier) goes to a
+    folder of the test session, also for the commands tests start as subprocesses."""
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if previous is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """A raw-layout MNIST-CDCB set of 32 px halves: 16 training pairs, 6 test pairs."""

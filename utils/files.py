@@ -63,3 +63,9 @@ def remove_stale(folder):
                     os.remove(path)
             stale.append(name)
     return stale
+
+
+def user_cache_dir():
+    """Where what is built once for every run is kept (the digit classifier of the content measure):
+    `$XDG_CACHE_HOME/iiae`, by default `~/.cache/iiae`."""
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "iiae")
