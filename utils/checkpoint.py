@@ -8,6 +8,7 @@ does not load (truncated, corrupt, hostile) is reported by name.
 """
 import json
 import os
+import pickle
 import re
 
 import torch
@@ -48,9 +49,18 @@ def load_checkpoint(path, map_location="cpu"):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for bad files; all mean "not a usable checkpoint"
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"cannot load checkpoint {path} (truncated, corrupt, or not a plain-weights "
-                        f"checkpoint): {reason}") from None
+        raise UserError(f"cannot load checkpoint {path}: not a checkpoint this project can load safely "
+                        f"({_why_unloadable(e)})") from None
+
+
+def _why_unloadable(error):
+    """torch's reason, except where it is its weights-only refusal: that message advises loading with
+    weights_only=False, which would run whatever code a hostile file holds."""
+    text = str(error).strip()
+    if isinstance(error, pickle.UnpicklingError) or "weights_only" in text or not text:
+        return "not a torch file, or it holds objects other than tensors and plain data, which are refused " \
+               "so that loading runs no code"
+    return f"truncated or corrupt: {text.splitlines()[0].split('. ')[0]}"
 
 
 def find_checkpoint(run_dir, iteration):
