@@ -123,3 +123,10 @@ def test_test_split_of_one_pair(write_config, capsys, tmp_path):
     assert not os.path.exists(os.path.join(run, "results_2"))
     assert main.main([*args, "--set", "model.eval_batchnorm=running"]) == 0
     assert json.load(open(os.path.join(run, "results", "retrieval.json")))["num_pairs"] == 1
+
+
+def test_an_id_that_would_leave_output_root_is_refused_before_anything_is_made(write_config, capsys, tmp_path):
+    config = write_config()
+    before = sorted(os.listdir(tmp_path))
+    _fails([config, "--set", "id=../../escape"], capsys, tmp_path, "config: 'id' is \"../../escape\"; it names the run")
+    assert sorted(os.listdir(tmp_path)) == before and not os.path.exists(tmp_path.parent / "escape")
