@@ -19,6 +19,7 @@ from utils.distributed import any_true, mean_over_processes
 from utils.errors import UserError
 from utils.files import remove_stale
 from utils.images import grid_image, save_image
+from utils.memory import check_training_memory
 from utils.progress import Progress
 from utils.rundir import create_run_dir
 from utils.stopping import Interrupted, NonFiniteWatch, StopSignals
@@ -45,6 +46,8 @@ class Solver:
     def __init__(self, cfg, context):
         self.cfg, self.ctx = cfg, context
         self.device = context.device
+        check_training_memory(lambda: IIAE.from_config(cfg.resolution, cfg.model), self.device,
+                              "lower resolution or the model section's sizes")
         torch.manual_seed(cfg.seed)
         self.model = IIAE.from_config(cfg.resolution, cfg.model).to(self.device)
         self.model.noise_shard = (context.rank, context.world_size)

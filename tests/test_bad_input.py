@@ -130,3 +130,28 @@ def test_an_id_that_would_leave_output_root_is_refused_before_anything_is_made(w
     before = sorted(os.listdir(tmp_path))
     _fails([config, "--set", "id=../../escape"], capsys, tmp_path, "config: 'id' is \"../../escape\"; it names the run")
     assert sorted(os.listdir(tmp_path)) == before and not os.path.exists(tmp_path.parent / "escape")
+
+
+def test_a_network_too_large_for_the_memory_stops_before_the_run_directory(write_config, capsys, tmp_path,
+                                                                           monkeypatch):
+    """Within the sizes' bounds a network can still need more memory than there is (a 2^14-channel
+    encoder at 256 px: 6.7 G parameters); its parameters are counted without allocating them."""
+    from utils import memory
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10 * 2 ** 20)
+    err = _fails([write_config()], capsys, tmp_path, "config: the network of this config has 23.7 M parameters; "
+                 "training needs at least 0.35 GiB for them, their gradients and Adam's state, but cpu has "
+                 "0.01 GiB available")
+    assert err.endswith("lower resolution or the model section's sizes")
+
+
+def test_the_parameter_count_is_the_built_network_s():
+    from models.iiae import IIAE
+    from utils.config import build_config
+    from utils.memory import available_bytes, parameter_count
+    import torch
+    cfg = build_config({"dataset": "MNIST-CDCB", "path_to_data": "x", "model": {"encoder_channels": [8, 8, 8, 8]}})
+    built = sum(p.numel() for p in IIAE.from_config(64, cfg.model).parameters())
+    assert parameter_count(lambda: IIAE.from_config(64, cfg.model)) == built
+    huge = build_config({"dataset": "MNIST-CDCB", "path_to_data": "x", "model": {"encoder_channels": [1, 1, 1, 2 ** 14]}})
+    assert parameter_count(lambda: IIAE.from_config(256, huge.model)) > 6.7e9  # counted, not allocated
+    assert available_bytes(torch.device("cpu")) > 0
