@@ -330,3 +330,46 @@ def test_main_tests_a_run_directory(run):
     assert json.load(open(os.path.join(run, "results", "retrieval.json")))["iteration"] == 2
     assert main.main(["--test", run, "--set", "test.test_iters=1"]) == 0
     assert json.load(open(os.path.join(run, "results_2", "retrieval.json")))["iteration"] == 1
+
+
+# ---- crafted checkpoint and weights fields -----------------------------------------------------------
+@pytest.mark.parametrize("field,value,message", [
+    ("iteration", "four", "'iteration' is \"four\", not an iteration number"),
+    ("iteration", -3, "'iteration' is -3, not an iteration number"),
+    ("config", "[1,2]", "'config' holds no JSON object"),
+    ("config", "not json{", "'config' holds no JSON object"),
+    ("config", "[" * 100000, "'config' holds no JSON object"),
+    ("model", "weights", "'model' is not a set of named tensors"),
+    ("model", {"exclusive.0.head.weight": "x"}, "'model' is not a set of named tensors"),
+])
+@pytest.mark.parametrize("kind", ["checkpoint", "weights"])
+def test_crafted_fields_are_one_line(run, images, tmp_path, capsys, kind, field, value, message):
+    source = os.path.join(run, "models", "1-checkpoint.pt")
+    if kind == "weights":
+        if field == "config":
+            pytest.skip("a weights file carries its model section as a dict, checked as a config")
+        assert export.main([run, "--checkpoint", "1", "--out", str(tmp_path / "w.pt")]) == 0
+        source = tmp_path / "w.pt"
+    state = torch.load(source, weights_only=True)
+    state[field] = value
+    crafted = tmp_path / f"crafted-{kind}.pt"
+    torch.save(state, crafted)
+    for command, args in ((translate, [crafted, images / "xs", "--to", "y", "--out", tmp_path / "out"]),
+                          (export, [crafted, "--out", tmp_path / "again.pt"]),
+                          (encode, [crafted, images / "xs", "--domain", "x", "--out", tmp_path / "c.npz"])):
+        fails(command, args, capsys, f"{crafted}: {message}")
+    assert sorted(os.listdir(tmp_path)) == sorted([crafted.name] + (["w.pt"] if kind == "weights" else []))
+
+
+def test_a_crafted_checkpoint_in_a_run_is_one_line_for_every_command(run, tmp_path, capsys):
+    other = tmp_path / "run"
+    shutil.copytree(run, other)
+    path = other / "models" / "2-checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    state["iteration"] = "four"
+    torch.save(state, path)
+    fails(export, [other, "--out", tmp_path / "w.pt"], capsys, f"{path}: 'iteration' is \"four\"")
+    assert main.main(["--test", str(other)]) == 2
+    assert f"{path}: 'iteration' is \"four\"" in capsys.readouterr().err
+    assert main.main(["--resume", str(other), "--set", "training.max_iters=3"]) == 2
+    assert f"{path}: 'iteration' is \"four\"" in capsys.readouterr().err

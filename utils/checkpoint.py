@@ -106,21 +106,48 @@ def load_model_state(model, state_dict, path, hint="check resolution and the mod
     model.load_state_dict(state_dict)
 
 
-def networks_of(state, path):
-    """The networks' state_dict in a loaded checkpoint; UserError when it is not an IIAE checkpoint."""
+def checkpoint_fields(state, path):
+    """(iteration, config) of a loaded checkpoint or weights file, checked, since a file from elsewhere may
+    hold anything weights_only loading lets through: `model` named tensors, `iteration` a non-negative
+    integer (0 when absent), `config` JSON text of an object (returned as a dict; {} when absent)."""
     if not isinstance(state, dict) or "model" not in state:
         raise UserError(f"checkpoint {path} is not an IIAE checkpoint (no 'model' entry)")
+    weights = state["model"]
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                for k, v in weights.items()):
+        raise UserError(f"checkpoint {path}: 'model' is not a set of named tensors")
+    iteration = state.get("iteration", 0)
+    if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
+        raise UserError(f"checkpoint {path}: 'iteration' is {_shown(iteration)}, not an iteration number")
+    config = state.get("config", "{}")
+    try:
+        config = json.loads(config) if isinstance(config, str) else None
+    except (ValueError, RecursionError):  # not JSON, an integer of too many digits, nesting too deep
+        config = None
+    if not isinstance(config, dict):
+        raise UserError(f"checkpoint {path}: 'config' holds no JSON object")
+    return iteration, config
+
+
+def _shown(value):
+    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def networks_of(state, path):
+    """The networks' state_dict in a loaded checkpoint; UserError when it is not an IIAE checkpoint."""
+    checkpoint_fields(state, path)
     return state["model"]
 
 
 def load_networks(model, state, path, resolution):
     """Load a checkpoint's networks into `model` (built for `resolution`); returns its iteration."""
-    weights = networks_of(state, path)
+    iteration, _ = checkpoint_fields(state, path)
     saved = state.get("resolution")
     hint = (f"saved at resolution {saved}; this config has {resolution}"
             if saved != resolution else "check the model section")
-    load_model_state(model, weights, path, hint)
-    return int(state.get("iteration", 0))
+    load_model_state(model, state["model"], path, hint)
+    return iteration
 
 
 class CheckpointIO:
