@@ -19,11 +19,11 @@ import zipfile
 import numpy as np
 import torch
 
-from inference.cli import Parser, add_model_arguments, at_least, model_from, write_file
+from inference.cli import add_model_arguments, at_least, model_from, write_file
 from inference.codes import encode, nearest
 from inference.images import image_paths, read_images
 from metrics.codes import CODE_KINDS, save_features
-from utils.errors import UserError, run_command
+from utils.errors import Parser, UserError, run_command
 
 
 def parse_args(argv):

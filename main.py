@@ -3,18 +3,17 @@
 Reads the JSON config, then trains it with a Solver ("train": 1) or tests a checkpoint ("train": 0).
 Under `torchrun --nproc_per_node=N main.py CONFIG` each process trains on its own device.
 """
-import argparse
 import json
 import os
 import sys
 
 from utils.config import load_config, resume_differences
-from utils.errors import UserError, run_command
+from utils.errors import Parser, UserError, run_command
 from utils.rundir import check_writable, saved_config_path
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Train or test IIAE from a JSON config.")
+    parser = Parser(description="Train or test IIAE from a JSON config.")
     parser.add_argument("config", nargs="?",
                         help="JSON config file (default with --resume or --test: RUN_DIR/config.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

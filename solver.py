@@ -142,8 +142,7 @@ class Solver:
         """Train to training.max_iters; returns the run directory."""
         cfg, t, ctx = self.cfg, self.cfg.training, self.ctx
         with TerminalLog(enabled=ctx.is_main) as log:
-            train_set, test_set, run_dir, writer = self._prepare_training(log)
-            fixed = self._fixed_batch(test_set)
+            train_set, test_set, fixed, run_dir, writer = self._prepare_training(log)
             scale = kl_scale(cfg.model.kl_scaling, t.batch_size * ctx.world_size, len(train_set))
             net = self.wrapped_model()
             data = iter(self.train_loader(train_set, self.iteration))
@@ -188,8 +187,8 @@ class Solver:
         return run_dir
 
     def _prepare_training(self, log):
-        """Resume state, data, run directory (with log.txt) and TensorBoard writer. Nothing is written
-        before the data and the checkpoint are known good."""
+        """Resume state, data, the fixed batch of the sample grids, run directory (with log.txt) and
+        TensorBoard writer. Nothing is written before the data and the checkpoint are known good."""
         t = self.cfg.training
         if t.resume_iters:
             _, path, state = ckpt.find_checkpoint(t.restored_model_path, t.resume_iters)
@@ -200,6 +199,7 @@ class Solver:
                             f"iteration {self.iteration}; raise max_iters to continue")
         train_set = self._dataset("train", train=True)
         test_set = self._dataset("test", train=False)
+        fixed = self._fixed_batch(test_set)
         # A run continues in its own directory from its newest good checkpoint; resuming from an older
         # one by number starts a new directory, so the later checkpoints stay.
         run_dir, writer = None, None
@@ -216,7 +216,7 @@ class Solver:
             log.open(os.path.join(run_dir, "log.txt"))
             print(f"run directory: {run_dir}", flush=True)
             writer = SummaryWriter(os.path.join(run_dir, "logs"), purge_step=self.iteration + 1)
-        return train_set, test_set, run_dir, writer
+        return train_set, test_set, fixed, run_dir, writer
 
     def _dataset(self, split, train):
         cfg = self.cfg

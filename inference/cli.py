@@ -1,21 +1,12 @@
-"""What translate.py, encode.py and export.py share: their common options, one-line errors, and
-outputs that appear only when complete."""
+"""What translate.py, encode.py and export.py share: their common options and outputs that appear only
+when complete."""
 import argparse
 import os
 import sys
 
 from inference.images import FITS
 from inference.model import inference_device, load_model
-from utils.errors import UserError
 from utils.files import atomic_path
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse whose mistakes are a UserError, so they print as one `error:` line like every other."""
-
-    def error(self, message):
-        raise UserError(message)
-
 
 def at_least(minimum):
     """An argparse type: an integer >= minimum."""

@@ -155,3 +155,18 @@ def test_the_parameter_count_is_the_built_network_s():
     huge = build_config({"dataset": "MNIST-CDCB", "path_to_data": "x", "model": {"encoder_channels": [1, 1, 1, 2 ** 14]}})
     assert parameter_count(lambda: IIAE.from_config(256, huge.model)) > 6.7e9  # counted, not allocated
     assert available_bytes(torch.device("cpu")) > 0
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "a config file is required (or --resume RUN_DIR, or --test RUN_DIR)"),
+    (["--resume", "X", "--test", "X"], "--resume and --test exclude each other"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_command_line_mistakes_are_one_line(capsys, tmp_path, args, message):
+    _fails(args, capsys, tmp_path, message)
+
+
+def test_a_one_pair_test_split_stops_training_before_the_run_directory(write_config, capsys, tmp_path):
+    from tests.fakedata import make_mnist_cdcb
+    one = make_mnist_cdcb(tmp_path / "one", n_train=4, n_test=1, size=32)
+    _fails([write_config(path_to_data=one)], capsys, tmp_path, f"the test split of {one} needs at least 2 items")

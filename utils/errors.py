@@ -3,11 +3,20 @@
 main.py turns it into a single line on stderr and a non-zero exit status; anything else
 is a bug and keeps its traceback.
 """
+import argparse
 
 
 class UserError(Exception):
     """A problem the user can fix: the message names the key, file or value at fault."""
     exit_code = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose mistakes are a UserError, so they print as one `error:` line like every other
+    (argparse's own prints its usage first)."""
+
+    def error(self, message):
+        raise UserError(message)
 
 
 def one_line(error):
