@@ -1,6 +1,7 @@
 """translate.py, encode.py, export.py and `main.py --test RUN_DIR` on a tiny trained run and on images
 of every kind the tests make themselves."""
 import csv
+import errno
 import json
 import os
 import shutil
@@ -373,3 +374,117 @@ def test_a_crafted_checkpoint_in_a_run_is_one_line_for_every_command(run, tmp_pa
     assert f"{path}: 'iteration' is \"four\"" in capsys.readouterr().err
     assert main.main(["--resume", str(other), "--set", "training.max_iters=3"]) == 2
     assert f"{path}: 'iteration' is \"four\"" in capsys.readouterr().err
+
+
+# ---- signals and write errors ------------------------------------------------------------------------
+class _Unhandled(Exception):
+    pass
+
+
+@pytest.fixture
+def sigterm_guard():
+    """SIGTERM raises _Unhandled unless the command under test installs its own handler (the default
+    action would kill the test process)."""
+    import signal
+
+    def unhandled(signum, frame):
+        raise _Unhandled("the command left SIGTERM to its default action")
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_stops_translate_like_ctrl_c_and_leaves_no_staging_folder(run, images, tmp_path, capsys,
+                                                                          monkeypatch, sigterm_guard):
+    import signal
+    real_save, saved = translate.save_image, []
+
+    def save_then_terminated(grid, path):
+        real_save(grid, path)
+        saved.append(path)
+        if len(saved) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+    monkeypatch.setattr(translate, "save_image", save_then_terminated)
+    code = translate.main([run, str(images / "xs"), "--to", "y", "--random", "3", "--out", str(tmp_path / "out")])
+    assert code == 128 + signal.SIGTERM
+    assert capsys.readouterr().err == "error: interrupted by SIGTERM\n"
+    assert len(saved) == 2 and os.listdir(tmp_path) == []
+    assert signal.getsignal(signal.SIGTERM).__name__ == "unhandled"  # put back
+
+
+def test_a_later_call_removes_what_a_killed_one_left(run, images, tmp_path, capsys):
+    """A SIGKILL leaves the hidden staging folder (or an output file's temporary); the next call writing
+    the same output removes those whose writer is gone, and keeps a running one's."""
+    from tests.test_files import _dead_pid
+    other = tmp_path / "run"
+    shutil.copytree(run, other)
+    from utils.rundir import fresh_name
+    out = os.path.basename(fresh_name(str(other), "translations"))  # where both calls write
+    dead, live = f".{out}.tmp-{_dead_pid()}-0123abcd", f".{out}.tmp-{os.getpid()}-0123abcd"
+    for name in (dead, live):
+        (other / name).mkdir()
+        (other / name / "wide__rand1.png").write_bytes(b"partial")
+    assert translate.main([str(other), str(images / "xs"), "--to", "y"]) == 0
+    assert "removed 1 partial output(s) a killed run left" in capsys.readouterr().out
+    assert not (other / dead).exists() and (other / live).exists() and (other / out / "grid.jpg").exists()
+    stale = tmp_path / f".c.npz.tmp-{_dead_pid()}-0123abcd"
+    stale.write_bytes(b"partial")
+    assert encode.main([run, str(images / "xs"), "--domain", "x", "--out", str(tmp_path / "c.npz")]) == 0
+    assert not stale.exists()
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(run, images, tmp_path, capsys, monkeypatch):
+    common = [str(images / "xs"), "--to", "y"]
+    with monkeypatch.context() as patch:
+        patch.setattr(Image.Image, "save", lambda image, fp, *a, **k: (open(fp, "wb").write(b"part"), _disk_full()))
+        fails(translate, [run, *common, "--out", tmp_path / "out"], capsys,
+              f"cannot write {tmp_path / 'out'}: No space left on device")
+    with monkeypatch.context() as patch:
+        patch.setattr(np, "savez", lambda f, **arrays: (f.write(b"part"), _disk_full()))
+        fails(encode, [run, str(images / "xs"), "--domain", "x", "--out", tmp_path / "c.npz"], capsys,
+              f"cannot write {tmp_path / 'c.npz'}: No space left on device")
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", lambda obj, f: (f.write(b"part"), _disk_full()))
+        fails(export, [run, "--out", tmp_path / "w.pt"], capsys, f"cannot write {tmp_path / 'w.pt'}: No space left on device")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_read_only_file_system_is_one_line(run, images, tmp_path, capsys, monkeypatch):
+    """Making the temporary fails, and so does removing it (EROFS): the line names the first failure."""
+    from utils import files
+    real_mkdir, real_remove = os.mkdir, os.remove
+
+    def read_only(real):
+        def call(path, *args, **kwargs):
+            if str(path).startswith(str(tmp_path / "ro")):
+                raise OSError(errno.EROFS, "Read-only file system", str(path))
+            return real(path, *args, **kwargs)
+        return call
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(files.os, "mkdir", read_only(real_mkdir))
+    monkeypatch.setattr(files.os, "remove", read_only(real_remove))
+    fails(translate, [run, images / "xs", "--to", "y", "--out", tmp_path / "ro" / "out"], capsys,
+          f"cannot write {tmp_path / 'ro' / 'out'}: Read-only file system")
+
+
+def test_out_under_a_file_or_naming_a_folder_is_one_line(run, images, tmp_path, capsys):
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "adir.npz").mkdir()
+    (tmp_path / "adir.pt").mkdir()
+    (tmp_path / "adir.pt" / "mine").write_text("mine")
+    under = tmp_path / "afile"
+    fails(translate, [run, images / "xs", "--to", "y", "--out", under / "out"], capsys,
+          f"cannot write {under / 'out'}: {under} is a file, not a folder")
+    fails(encode, [run, images / "xs", "--domain", "x", "--out", under / "c.npz"], capsys,
+          f"cannot write {under / 'c.npz'}: {under} is a file, not a folder")
+    fails(export, [run, "--out", under / "deeper" / "w.pt"], capsys,
+          f"cannot write {under / 'deeper' / 'w.pt'}: {under} is a file, not a folder")
+    fails(encode, [run, images / "xs", "--domain", "x", "--out", tmp_path / "adir.npz"], capsys,
+          f"cannot write {tmp_path / 'adir.npz'}: it is a folder; name a file")
+    fails(export, [run, "--out", tmp_path / "adir.pt"], capsys, f"cannot write {tmp_path / 'adir.pt'}: it is a folder")
+    assert (under.read_text(), os.listdir(tmp_path / "adir.pt")) == ("mine", ["mine"])
+    assert sorted(os.listdir(tmp_path)) == ["adir.npz", "adir.pt", "afile"]
