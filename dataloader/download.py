@@ -23,6 +23,7 @@ import sys
 import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -292,6 +293,12 @@ def _make_folder(target):
     return created
 
 
+def _is_url(text):
+    """What urllib can fetch: http, https or ftp with a host, or a file:// URL."""
+    parts = urllib.parse.urlsplit(text)
+    return parts.scheme == "file" or (parts.scheme in ("http", "https", "ftp") and bool(parts.netloc))
+
+
 _DOWNLOADING = "iiae-download"  # what the temporary folder inside TARGET is named after
 
 
@@ -303,6 +310,8 @@ def install(dataset, target, say=print):
         say(f"{dataset.name} is already in place in {root}; nothing to do.")
         return root
     mirror = os.environ.get(dataset.url_variable)
+    if mirror and not _is_url(mirror):
+        raise UserError(f"{dataset.url_variable} is {mirror!r}, not a URL (http://, https://, ftp:// or file://)")
     urls = (mirror,) if mirror else dataset.urls
     created = _make_folder(target)
     tmp = None

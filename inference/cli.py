@@ -22,6 +22,17 @@ def at_least(minimum):
     return parse
 
 
+def seed(text):
+    """An argparse type: a seed, in [0, 2^64) as the config's."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+    if not 0 <= value < 2 ** 64:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2^64), got {value}")
+    return value
+
+
 def _iteration(text):
     if text == "latest":
         return text

@@ -445,3 +445,14 @@ def test_sigterm_stops_a_download_like_ctrl_c(tmp_path, monkeypatch, capsys):
     assert signal.getsignal(signal.SIGTERM) == previous
     assert status == 128 + signal.SIGTERM and lines == ["download_mnist_cdcb.sh: error: interrupted by SIGTERM"]
     assert all_files(tmp_path) == set()
+
+
+@pytest.mark.parametrize("value", ["not a url", "www.example.com/x.tar.gz", "ftp:/missing-host"])
+def test_a_mirror_that_is_not_a_url_is_one_line(value, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IIAE_MNIST_CDCB_URL", value)
+    target = tmp_path / "target"
+    status, _, lines = run_script("download_mnist_cdcb.sh", [str(target)], capsys)
+    assert status == 2
+    assert lines == [f"download_mnist_cdcb.sh: error: IIAE_MNIST_CDCB_URL is {value!r}, not a URL "
+                     "(http://, https://, ftp:// or file://)"]
+    assert all_files(tmp_path) == set()

@@ -488,3 +488,71 @@ def test_out_under_a_file_or_naming_a_folder_is_one_line(run, images, tmp_path, 
     fails(export, [run, "--out", tmp_path / "adir.pt"], capsys, f"cannot write {tmp_path / 'adir.pt'}: it is a folder")
     assert (under.read_text(), os.listdir(tmp_path / "adir.pt")) == ("mine", ["mine"])
     assert sorted(os.listdir(tmp_path)) == ["adir.npz", "adir.pt", "afile"]
+
+
+# ---- galleries, names and numbers from elsewhere ---------------------------------------------------------
+def _gallery(path, names, means, **extra):
+    np.savez(path, names=np.array(names), shared_y_mean=means, **extra)
+    return path
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("fewer names", "--search GALLERY: 2 names for 3 codes"),
+    ("more names", "--search GALLERY: 4 names for 3 codes"),
+    ("string means", "--search GALLERY: its 'shared_y_mean' are not numbers"),
+    ("numeric names", "--search GALLERY: its 'names' are not file names"),
+    ("no codes", "--search GALLERY: it holds no codes"),
+    ("nan codes", "--search GALLERY: it holds codes that are not finite"),
+    ("npy renamed", "--search GALLERY: not a codes .npz of encode.py or test mode (one array: an .npy file?)"),
+])
+def test_a_gallery_that_does_not_hold_what_it_should_is_one_line(run, images, tmp_path, capsys, kind, message):
+    gallery = tmp_path / "gallery.npz"
+    means = np.zeros((3, 8), np.float32)
+    if kind == "fewer names":
+        _gallery(gallery, ["a", "b"], means)
+    elif kind == "more names":
+        _gallery(gallery, ["a", "b", "c", "d"], means)
+    elif kind == "string means":
+        _gallery(gallery, ["a", "b", "c"], np.full((3, 8), "x"))
+    elif kind == "numeric names":
+        _gallery(gallery, [1, 2, 3], means)
+    elif kind == "no codes":
+        _gallery(gallery, np.array([], str), np.zeros((0, 8), np.float32))
+    elif kind == "nan codes":
+        _gallery(gallery, ["a", "b", "c"], np.full((3, 8), np.nan, np.float32))
+    else:
+        np.save(tmp_path / "codes.npy", means)
+        os.rename(tmp_path / "codes.npy", gallery)
+    fails(encode, [run, images / "xs" / "wide.jpg", "--domain", "x", "--search", gallery, "--out", tmp_path / "m.json"],
+          capsys, message.replace("GALLERY", str(gallery)))
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_file_names_that_are_not_utf8_are_written_as_they_are(run, images, tmp_path):
+    """A name of raw bytes (os.fsdecode gives it surrogates) cannot be encoded as UTF-8: the CSV gets the
+    file system's own bytes back, JSON its escapes."""
+    folder = tmp_path / "gallery"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1, as an old camera or archive wrote it
+    shutil.copy(images / "refs" / "big.png", os.path.join(folder, name))
+    query = str(images / "xs" / "wide.jpg")
+    for out in ("m.csv", "m.json", "c.npz"):
+        args = [run, query, "--domain", "x", "--search", str(folder), "--out", str(tmp_path / out)]
+        if out == "c.npz":
+            args = [run, str(folder), "--domain", "y", "--out", str(tmp_path / out)]
+        assert encode.main(args) == 0, out
+    assert os.fsencode(os.path.join(folder, name)) in (tmp_path / "m.csv").read_bytes()
+    assert json.loads((tmp_path / "m.json").read_text())[0]["matches"][0]["name"] == os.path.join(folder, name)
+    assert list(np.load(tmp_path / "c.npz")["names"]) == [os.path.join(folder, name)]
+
+
+@pytest.mark.parametrize("seed,message", [
+    ("99999999999999999999999", "argument --seed: must be in [0, 2^64), got 99999999999999999999999"),
+    ("-1", "argument --seed: must be in [0, 2^64), got -1"),
+    ("x", "argument --seed: expected an integer, got 'x'"),
+])
+def test_a_seed_out_of_range_is_one_line(run, images, tmp_path, capsys, seed, message):
+    fails(translate, [run, images / "xs", "--to", "y", "--random", "2", "--seed", seed, "--out", tmp_path / "o"],
+          capsys, message)
+    assert translate.main([run, str(images / "xs" / "wide.jpg"), "--to", "y", "--seed", str(2 ** 64 - 1),
+                           "--out", str(tmp_path / "top")]) == 0
