@@ -45,7 +45,8 @@ def decode_rgb(path):
     """The image file at `path` as an RGB PIL image, turned upright by its EXIF orientation (phone photos):
     the one decoding of training data, test data and users' images. Raises one of DECODE_ERRORS."""
     with Image.open(path) as img:
-        return to_rgb(ImageOps.exif_transpose(img))
+        ImageOps.exif_transpose(img, in_place=True)  # no copy: the decoded image is this call's own
+        return to_rgb(img)
 
 
 def grid_image(rows):
