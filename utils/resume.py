@@ -27,8 +27,11 @@ def prepare_in_place(run_dir, lock):
     if stale:
         print(f"removed {len(stale)} partial checkpoint file(s) a killed run left in {models}", flush=True)
     if not ckpt.available_iterations(models):
+        config = saved_config_path(run_dir)
+        if not os.path.isfile(config):  # not a run directory
+            raise UserError(f"no checkpoints in {models}")
         raise UserError(f"{run_dir} has no checkpoint to resume from (it stopped before writing its first); "
-                        f"start it again with: python main.py {saved_config_path(run_dir)}")
+                        f"start it again with: python main.py {config}")
 
 
 def set_aside_newer(run_dir, iteration):
