@@ -9,6 +9,7 @@ from inference.model import inference_device, load_model
 from utils.errors import UserError
 from utils.files import atomic_path, remove_stale
 
+
 def at_least(minimum):
     """An argparse type: an integer >= minimum."""
     def parse(text):
