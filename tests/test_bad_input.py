@@ -217,8 +217,8 @@ def test_a_full_disk_stops_resume_and_test_mode_in_one_line_and_changes_nothing(
     assert _listing(run) == before
 
 
-def _fail_writes_under(monkeypatch, folder, after=0):
-    """Every write of a file under `folder` fails with ENOSPC once `after` bytes are written."""
+def _fail_writes_under(monkeypatch, folder):
+    """Every write to a file opened under `folder` fails with ENOSPC, as on a disk that filled up."""
     import builtins
     real_open = builtins.open
 
@@ -253,17 +253,17 @@ def test_a_disk_that_fills_after_the_check_costs_no_run_and_leaves_no_empty_conf
 
 
 def test_a_disk_that_fills_during_resume_keeps_the_run_resumable(write_config, tmp_path, capsys, monkeypatch):
-    assert main.main([write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 2})]) == 0
+    assert main.main([write_config(model=NARROW, training={"max_iters": 1, "model_save_freq": 1})]) == 0
     (run,) = run_dirs(tmp_path / "runs")
     before = _listing(run)
     capsys.readouterr()
     with monkeypatch.context() as patch:
         _fail_writes_under(patch, run)
-        assert main.main(["--resume", run, "--set", "training.max_iters=3"]) == 2
+        assert main.main(["--resume", run, "--set", "training.max_iters=2"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: cannot write ") and "\n" not in err and "No space left on device" in err
-    assert _listing(run) == before  # no empty config_resume_2.json that the next resume would read
-    assert main.main(["--resume", run, "--set", "training.max_iters=3"]) == 0
+    assert _listing(run) == before  # no empty config_resume_1.json that the next resume would read
+    assert main.main(["--resume", run, "--set", "training.max_iters=2"]) == 0
 
 
 def test_a_disk_that_fills_during_test_mode_is_one_line_and_leaves_no_results_folder(write_config, tmp_path,

@@ -347,26 +347,26 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_says_so_and_cleans_u
 def test_resuming_past_an_unloadable_newest_checkpoint_keeps_it_aside(write_config, tmp_path, capsys):
     """Training on from the older checkpoint writes the newest's number again: the file a user had there
     is renamed, never replaced."""
-    config = write_config(model=NARROW, training={"max_iters": 4, "model_save_freq": 2})
+    config = write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 1})
     assert main.main([config]) == 0
     (run,) = run_dirs(tmp_path / "runs")
-    newest = os.path.join(run, "models", "4-checkpoint.pt")
+    newest = os.path.join(run, "models", "2-checkpoint.pt")
     with open(newest, "r+b") as f:
         f.truncate(os.path.getsize(newest) // 2)
     damaged = open(newest, "rb").read()
     capsys.readouterr()
     assert main.main(["--resume", run]) == 0
-    assert (f"moved the unloadable checkpoint {newest} aside to {newest}.unloadable; continuing from iteration 2"
+    assert (f"moved the unloadable checkpoint {newest} aside to {newest}.unloadable; continuing from iteration 1"
             in capsys.readouterr().out)
     assert open(newest + ".unloadable", "rb").read() == damaged
-    assert torch.load(newest, weights_only=True)["iteration"] == 4
-    assert sorted(os.listdir(os.path.join(run, "models"))) == ["2-checkpoint.pt", "4-checkpoint.pt",
-                                                              "4-checkpoint.pt.unloadable"]
+    assert torch.load(newest, weights_only=True)["iteration"] == 2
+    assert sorted(os.listdir(os.path.join(run, "models"))) == ["1-checkpoint.pt", "2-checkpoint.pt",
+                                                              "2-checkpoint.pt.unloadable"]
 
 
 def test_a_second_resume_of_a_run_being_trained_is_refused_and_a_dead_holder_s_lock_is_taken_over(
         write_config, tmp_path, capsys):
-    config = write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 2})
+    config = write_config(model=NARROW, training={"max_iters": 1, "model_save_freq": 1})
     assert main.main([config]) == 0
     (run,) = run_dirs(tmp_path / "runs")
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom utils.runlock import RunLock\n"
@@ -375,7 +375,7 @@ def test_a_second_resume_of_a_run_being_trained_is_refused_and_a_dead_holder_s_l
     try:
         assert holder.stdout.readline() == "held\n"
         capsys.readouterr()
-        assert main.main(["--resume", run, "--set", "training.max_iters=3"]) == 2
+        assert main.main(["--resume", run, "--set", "training.max_iters=2"]) == 2
         err = capsys.readouterr().err.strip()
         assert err == (f"error: {run} is being trained by process {holder.pid} (lock {run}/.training.lock); "
                        "wait for it to finish or stop it")
@@ -383,7 +383,7 @@ def test_a_second_resume_of_a_run_being_trained_is_refused_and_a_dead_holder_s_l
         holder.kill()  # SIGKILL: no cleanup, the lock file stays behind
         holder.wait()
     assert os.path.exists(os.path.join(run, ".training.lock"))
-    assert main.main(["--resume", run, "--set", "training.max_iters=3"]) == 0
+    assert main.main(["--resume", run, "--set", "training.max_iters=2"]) == 0
     assert not os.path.exists(os.path.join(run, ".training.lock"))
 
 
