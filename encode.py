@@ -19,11 +19,11 @@ import zipfile
 import numpy as np
 import torch
 
-from inference.cli import Parser, add_model_arguments, at_least, model_from, write_file
+from inference.cli import add_model_arguments, at_least, model_from, write_file
 from inference.codes import encode, nearest
 from inference.images import image_paths, read_images
 from metrics.codes import CODE_KINDS, code_arrays, save_features
-from utils.errors import UserError, run_command
+from utils.errors import Parser, UserError, run_command
 
 
 def parse_args(argv):
@@ -48,23 +48,42 @@ def parse_args(argv):
     return args
 
 
+def codes_file(path, domain, dim):
+    """(names, shared-code means) of a codes .npz of `domain` with `dim`-dimensional shared codes, checked:
+    a file from elsewhere may hold anything, and a names list shorter than the codes would fail the
+    search, a longer one drop matches silently."""
+    key = f"shared_{'xy'[domain]}_mean"
+    try:
+        codes = np.load(path)
+        if not isinstance(codes, np.lib.npyio.NpzFile):
+            raise UserError(f"--search {path}: not a codes .npz of encode.py or test mode (one array: an .npy file?)")
+        with codes:
+            if "names" not in codes or key not in codes:
+                raise UserError(f"--search {path} holds no 'names' and '{key}': not codes of domain "
+                                f"{'XY'[domain]}")
+            names, means = codes["names"], codes[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"--search {path}: cannot read it as codes: {e}") from None
+    if names.ndim != 1 or names.dtype.kind != "U":
+        raise UserError(f"--search {path}: its 'names' are not file names")
+    if means.dtype.kind not in "fiu":
+        raise UserError(f"--search {path}: its '{key}' are not numbers")
+    if means.ndim != 2 or means.shape[1] != dim:
+        raise UserError(f"--search {path}: its codes have shape {list(means.shape)}, this model's "
+                        f"shared code has {dim} dimensions")
+    if len(names) != len(means):
+        raise UserError(f"--search {path}: {len(names)} names for {len(means)} codes")
+    if not len(means):
+        raise UserError(f"--search {path}: it holds no codes")
+    if not np.isfinite(means).all():
+        raise UserError(f"--search {path}: it holds codes that are not finite")
+    return [str(name) for name in names], torch.from_numpy(means.astype(np.float64))
+
+
 def gallery_codes(args, loaded, domain):
     """(names, shared-code means) of the gallery of `domain`."""
     if len(args.search) == 1 and args.search[0].endswith(".npz"):
-        path, key = args.search[0], f"shared_{'xy'[domain]}_mean"
-        try:
-            with np.load(path) as codes:
-                names, means = list(codes["names"]), torch.from_numpy(codes[key])
-        except KeyError:
-            raise UserError(f"--search {path} holds no 'names' and '{key}': not codes of domain "
-                            f"{'XY'[domain]}") from None
-        except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise UserError(f"--search {path}: cannot read it as codes: {e}") from None
-        dim = loaded.model_config["shared_dim"]
-        if means.dim() != 2 or means.shape[1] != dim:
-            raise UserError(f"--search {path}: its codes have shape {list(means.shape)}, this model's "
-                            f"shared code has {dim} dimensions")
-        return names, means
+        return codes_file(args.search[0], domain, loaded.model_config["shared_dim"])
     paths = image_paths(args.search, "--search")
     return paths, encode(loaded.model, read_images(paths, loaded.resolution, args.fit), domain, "shared",
                          args.batch_size)[0]
@@ -101,7 +120,8 @@ def run(argv):
     queries = encode(loaded.model, images, domain, "shared", args.batch_size)[0]
     indices, distances = nearest(queries, gallery, min(args.top_k or 5, len(names)))
     text = matches_text(args.out, paths, names, indices, distances)
-    write_file(args.out, lambda f: f.write(text.encode()))
+    # A name that is not UTF-8 (os.fsdecode's surrogates) goes back as the file system's own bytes.
+    write_file(args.out, lambda f: f.write(text.encode("utf-8", "surrogateescape")))
     print(f"searched {len(names)} images of {'XY'[1 - domain]} for {len(paths)} queries: {args.out}", flush=True)
 
 

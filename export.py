@@ -11,9 +11,9 @@ import sys
 
 import torch
 
-from inference.cli import Parser, add_model_arguments, write_file
+from inference.cli import add_model_arguments, write_file
 from inference.model import load_model, weights_state
-from utils.errors import UserError, run_command
+from utils.errors import Parser, UserError, run_command
 
 
 def run(argv):

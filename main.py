@@ -4,18 +4,17 @@ Reads the JSON config, then trains it with a Solver ("train": 1) or tests a chec
 ("train": 0).
 Under `torchrun --nproc_per_node=N main.py CONFIG` each process trains on its own device.
 """
-import argparse
 import json
 import os
 import sys
 
 from utils.config import load_config, resume_differences
-from utils.errors import UserError, run_command
-from utils.rundir import check_writable, saved_config_path
+from utils.errors import Parser, UserError, run_command
+from utils.rundir import check_writable, results_or_nothing, saved_config_path
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Train or test IIAE from a JSON config.")
+    parser = Parser(description="Train or test IIAE from a JSON config.")
     parser.add_argument("config", nargs="?",
                         help="JSON config file (default with --resume or --test: RUN_DIR/config.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -61,8 +60,12 @@ def run(argv):
     cfg = load_config(config_path, overrides)
     if args.resume and args.config:
         _check_same_run(cfg, args.config, args.resume, overrides)
-    if cfg.train:
+    if cfg.train and cfg.training.resume_iters == "latest":  # continues in that run directory
+        check_writable(cfg.training.restored_model_path, "the run directory")
+    elif cfg.train:
         check_writable(cfg.output_root, "config: 'output_root'")
+    else:
+        check_writable(cfg.test.test_path, "config: 'test.test_path'")
     if cfg.data.cache == "disk":
         check_writable(os.path.join(cfg.output_root, ".cache"), "config: 'data.cache' is \"disk\" but its folder")
 
@@ -76,7 +79,10 @@ def run(argv):
         if cfg.train:
             return Solver(cfg, context).train()
         # Test mode writes one results folder: under torchrun the main process tests, the others have nothing to do.
-        return Tester(cfg, context).test() if context.is_main else None
+        if context.is_main:
+            with results_or_nothing(cfg.test.test_path):
+                return Tester(cfg, context).test()
+        return None
     finally:
         teardown(context)
 

@@ -19,10 +19,12 @@ from models.translate import translation_rows
 from utils import checkpoint as ckpt
 from utils.distributed import any_true, mean_over_processes
 from utils.errors import UserError
-from utils.files import remove_stale
 from utils.images import grid_image, save_image
+from utils.memory import check_training_memory
 from utils.progress import Progress
+from utils.resume import continues_in_place, prepare_in_place, set_aside_newer
 from utils.rundir import create_run_dir
+from utils.runlock import RunLock
 from utils.stopping import Interrupted, NonFiniteWatch, StopSignals
 from utils.terminal_log import TerminalLog
 
@@ -47,6 +49,8 @@ class Solver:
     def __init__(self, cfg, context):
         self.cfg, self.ctx = cfg, context
         self.device = context.device
+        check_training_memory(lambda: build_model(cfg.resolution, cfg.model, "meta"), self.device,
+                              "lower resolution or the model section's sizes")
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.resolution, cfg.model, self.device)
         self.model.noise_shard = (context.rank, context.world_size)
@@ -139,9 +143,8 @@ class Solver:
     def train(self):
         """Train to training.max_iters; returns the run directory."""
         cfg, t, ctx = self.cfg, self.cfg.training, self.ctx
-        with TerminalLog(enabled=ctx.is_main) as log:
-            train_set, test_set, run_dir, writer = self._prepare_training(log)
-            fixed = self._fixed_batch(test_set)
+        with TerminalLog(enabled=ctx.is_main) as log, RunLock() as lock:
+            train_set, test_set, fixed, run_dir, writer = self._prepare_training(log, lock)
             scale = kl_scale(cfg.model.kl_scaling, t.batch_size * ctx.world_size, len(train_set))
             net = self.wrapped_model()
             data = iter(self.train_loader(train_set, self.iteration))
@@ -185,35 +188,36 @@ class Solver:
                       flush=True)
         return run_dir
 
-    def _prepare_training(self, log):
-        """Resume state, data, run directory (with log.txt) and TensorBoard writer. Nothing is written
-        before the data and the checkpoint are known good."""
+    def _prepare_training(self, log, lock):
+        """Resume state, data, the fixed batch of the sample grids, run directory (with log.txt, locked
+        with `lock`) and TensorBoard writer. Nothing is written before the data and the checkpoint are
+        known good."""
         t = self.cfg.training
+        # A run continues in its own directory from its newest good checkpoint; resuming from an older
+        # one by number starts a new directory, so the later checkpoints stay.
+        in_place = bool(t.resume_iters) and continues_in_place(t.restored_model_path, t.resume_iters)
+        if in_place and self.ctx.is_main:
+            prepare_in_place(t.restored_model_path, lock)
         if t.resume_iters:
-            _, path, state = ckpt.find_checkpoint(t.restored_model_path, t.resume_iters)
+            it, path, state = ckpt.find_checkpoint(t.restored_model_path, t.resume_iters)
+            if in_place and self.ctx.is_main:
+                set_aside_newer(t.restored_model_path, it)
             self.iteration = self.restore(state, path)
         if self.iteration >= t.max_iters:
             raise UserError(f"config: 'training.max_iters' is {t.max_iters} but the run is already at "
                             f"iteration {self.iteration}; raise max_iters to continue")
         train_set = self._dataset("train", train=True)
         test_set = self._dataset("test", train=False)
-        # A run continues in its own directory from its newest good checkpoint; resuming from an older
-        # one by number starts a new directory, so the later checkpoints stay.
-        run_dir, writer = None, None
-        if t.resume_iters == "latest" or (t.resume_iters and self.iteration == ckpt.available_iterations(
-                os.path.join(t.restored_model_path, "models"))[-1]):
-            run_dir = t.restored_model_path
+        fixed = self._fixed_batch(test_set)
+        run_dir, writer = t.restored_model_path if in_place else None, None
         if self.ctx.is_main:
-            if run_dir:
-                stale = remove_stale(os.path.join(run_dir, "models"))
-                if stale:
-                    print(f"removed {len(stale)} partial checkpoint file(s) a killed run left in "
-                          f"{os.path.join(run_dir, 'models')}", flush=True)
             run_dir = create_run_dir(self.cfg, run_dir, self.iteration)
+            if not in_place:
+                lock.take(run_dir)
             log.open(os.path.join(run_dir, "log.txt"))
             print(f"run directory: {run_dir}", flush=True)
             writer = SummaryWriter(os.path.join(run_dir, "logs"), purge_step=self.iteration + 1)
-        return train_set, test_set, run_dir, writer
+        return train_set, test_set, fixed, run_dir, writer
 
     def _dataset(self, split, train):
         cfg = self.cfg

@@ -16,10 +16,10 @@ from typing import NamedTuple, Optional
 import torch
 
 from dataloader.base import to_model_range
-from inference.cli import Parser, add_model_arguments, at_least, model_from, staged_folder
+from inference.cli import add_model_arguments, at_least, model_from, seed, staged_folder
 from inference.codes import encode, interpolated_styles, random_styles, translations
 from inference.images import image_paths, read_images
-from utils.errors import UserError, run_command
+from utils.errors import Parser, UserError, run_command
 from utils.images import grid_image, save_image
 from utils.rundir import fresh_name
 
@@ -40,7 +40,7 @@ def parse_args(argv):
     styles.add_argument("--random", type=at_least(1), metavar="N", help="N styles drawn from the prior (default 1)")
     parser.add_argument("--interpolate", type=at_least(2), metavar="K",
                         help="with exactly two --style references: K styles from the first to the second")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random styles (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the random styles (default 0)")
     parser.add_argument("--out", metavar="DIR",
                         help="output folder, new or empty (default: translations/ in the run directory, "
                              "or in the working directory for a file MODEL; translations_2/ ... when taken)")

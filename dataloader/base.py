@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
 from utils.errors import UserError
+from utils.images import DECODE_ERRORS, decode_rgb
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -67,9 +68,8 @@ def pair_by_name(x_dir, y_dir):
 
 def _open_rgb(path):
     try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+        return decode_rgb(path)
+    except DECODE_ERRORS as e:
         raise UserError(f"cannot decode image {path}: {e}") from None
 
 
@@ -194,7 +194,7 @@ class PairDataset(Dataset):
         for path in sorted({r.path for r in self.x_refs + self.y_refs}):
             try:
                 check_image(path)
-            except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+            except DECODE_ERRORS as e:
                 if not skip_bad_files:
                     raise UserError(f"cannot decode image {path}: {e} "
                                     "(set data.skip_bad_files to skip such files)") from None

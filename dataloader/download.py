@@ -17,21 +17,21 @@ import http.client
 import os
 import re
 import shutil
-import signal
 import socket
 import stat
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
 from typing import Callable, Tuple
 
-from utils.errors import UserError, one_line
+from utils.errors import UserError, interruption, one_line, sigterm_as_interrupt
+from utils.files import remove_stale, temporary_name
 
 
 class DownloadError(UserError):
@@ -293,6 +293,15 @@ def _make_folder(target):
     return created
 
 
+def _is_url(text):
+    """What urllib can fetch: http, https or ftp with a host, or a file:// URL."""
+    parts = urllib.parse.urlsplit(text)
+    return parts.scheme == "file" or (parts.scheme in ("http", "https", "ftp") and bool(parts.netloc))
+
+
+_DOWNLOADING = "iiae-download"  # what the temporary folder inside TARGET is named after
+
+
 def install(dataset, target, say=print):
     """Download `dataset` (a Dataset) into `target` from its mirror variable's URL, else the first of its
     own that works; returns the dataset folder. say: where progress messages go."""
@@ -301,11 +310,17 @@ def install(dataset, target, say=print):
         say(f"{dataset.name} is already in place in {root}; nothing to do.")
         return root
     mirror = os.environ.get(dataset.url_variable)
+    if mirror and not _is_url(mirror):
+        raise UserError(f"{dataset.url_variable} is {mirror!r}, not a URL (http://, https://, ftp:// or file://)")
     urls = (mirror,) if mirror else dataset.urls
     created = _make_folder(target)
     tmp = None
     try:
-        tmp = tempfile.mkdtemp(prefix=".iiae-download.", dir=target)
+        # A SIGKILL skips every cleanup: a later run removes the partial download it left.
+        if remove_stale(target, _DOWNLOADING):
+            say(f"removed the partial download of a killed run in {target}")
+        tmp = temporary_name(os.path.join(target, _DOWNLOADING))
+        os.mkdir(tmp)
         archive = os.path.join(tmp, dataset.archive)
         errors = []
         for url in urls:
@@ -372,13 +387,14 @@ def main(argv):
     except UserError as e:
         print(f"{script}: error: {' '.join(one_line(e).split())}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print(f"{script}: error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        message, status = interruption(e)
+        print(f"{script}: error: {message}", file=sys.stderr)
+        return status
     return 0
 
 
 if __name__ == "__main__":
     # SIGTERM unwinds like Ctrl-C, so the temporary folder is removed.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    sys.exit(main(sys.argv[1:]))
+    with sigterm_as_interrupt():
+        sys.exit(main(sys.argv[1:]))

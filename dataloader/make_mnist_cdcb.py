@@ -11,7 +11,6 @@ colours uniform random RGB, drawn independently.
 The same seed gives the same files. The data appear at `root` only when complete: they are written
 into a temporary folder beside it and renamed into place.
 """
-import argparse
 import math
 import multiprocessing
 import os
@@ -21,7 +20,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from utils.errors import UserError, run_script
+from utils.errors import Parser, UserError, run_script
 from utils.files import atomic_path
 
 COMMITTED_DIGITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist_5k.npz")
@@ -137,7 +136,7 @@ def _load_source(source, root, seed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", choices=("committed", "torchvision"), default="committed",
                         help="committed: the 5,000 digits in dataloader/mnist_5k.npz; torchvision: full MNIST")
     parser.add_argument("--root", required=True, help="folder to create (must not exist, or be empty)")

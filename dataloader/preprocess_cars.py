@@ -7,14 +7,13 @@ elevation E. The official split is car ids 1-191 for training and 192-199 for te
 
 Needs scipy. Safe to re-run: finished files are skipped and every file is written atomically.
 """
-import argparse
 import os
 import re
 
 import numpy as np
 from PIL import Image
 
-from utils.errors import UserError, run_script
+from utils.errors import Parser, UserError, run_script
 from utils.images import save_atomically
 
 MAT_NAME = re.compile(r"^car_(\d+)_mesh\.mat$")
@@ -100,7 +99,7 @@ def preprocess(raw, out, splits, elevations):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--raw", default="./data/cars", help="folder of car_NNN_mesh.mat files")
     parser.add_argument("--out", default="./data/cars", help="dataset folder to write (the config's path_to_data)")
     parser.add_argument("--train-ids", default="1-191", help="car ids of the training split")

@@ -7,11 +7,10 @@ Safe to re-run: finished files are skipped, and each file is written under a tem
 renamed, so an interruption never leaves a half-written image. (The MNIST-CDCB dataset also reads
 the raw layout directly; this only reproduces the seed's step.)
 """
-import argparse
 import os
 
 from dataloader.base import ImageRef, list_images, read_rgb
-from utils.errors import UserError, run_script
+from utils.errors import Parser, UserError, run_script
 from utils.images import save_atomically
 
 SPLITS = ("train", "test")
@@ -36,7 +35,7 @@ def split_images(data, split):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="./MNIST-CDCB", help="MNIST-CDCB folder holding train/ and test/")
     args = parser.parse_args(argv)
     splits = [s for s in SPLITS if os.path.isdir(os.path.join(args.data, s))]

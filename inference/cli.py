@@ -1,5 +1,5 @@
-"""What translate.py, encode.py and export.py share: their common options, one-line errors, and
-outputs that appear only when complete."""
+"""What translate.py, encode.py and export.py share: their common options and outputs that appear only
+when complete."""
 import argparse
 import os
 import sys
@@ -7,14 +7,7 @@ import sys
 from inference.images import FITS
 from inference.model import inference_device, load_model
 from utils.errors import UserError
-from utils.files import atomic_path
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse whose mistakes are a UserError, so they print as one `error:` line like every other."""
-
-    def error(self, message):
-        raise UserError(message)
+from utils.files import atomic_path, remove_stale
 
 
 def at_least(minimum):
@@ -28,6 +21,17 @@ def at_least(minimum):
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         return value
     return parse
+
+
+def seed(text):
+    """An argparse type: a seed, in [0, 2^64) as the config's."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+    if not 0 <= value < 2 ** 64:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2^64), got {value}")
+    return value
 
 
 def _iteration(text):
@@ -64,14 +68,44 @@ def model_from(args):
 
 def staged_folder(final, write):
     """Call write(folder) on a temporary sibling of `final`, then rename it to `final` (which must be
-    missing or empty), so an error or an interruption leaves nothing half-written under that name."""
-    with atomic_path(final) as staging:
-        os.makedirs(staging)
-        write(staging)
+    missing or empty), so an error or an interruption leaves nothing half-written under that name. A
+    failed write (a full disk, a read-only file system) is one line."""
+    try:
+        _remove_stale(final)
+        with atomic_path(final) as staging:
+            os.makedirs(staging)
+            write(staging)
+    except OSError as e:
+        raise _cannot_write(final, e) from None
 
 
 def write_file(path, write):
-    """write(binary file) into path atomically, its folder created: a failed write keeps what was there."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        write(f)
+    """write(binary file) into path atomically, its folder created: a failed write keeps what was there
+    and is one line."""
+    if os.path.isdir(path):
+        raise UserError(f"cannot write {path}: it is a folder; name a file")
+    try:
+        _remove_stale(path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            write(f)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
+
+
+def _remove_stale(path):
+    """Remove the temporaries of `path` that a killed earlier call left (a SIGKILL skips every cleanup)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    removed = remove_stale(folder, name)
+    if removed:
+        print(f"removed {len(removed)} partial output(s) a killed run left in {folder}", flush=True)
+
+
+def _cannot_write(path, error):
+    """The UserError of a failed write of `path`: the file in the way of its folder, else the system's reason."""
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return UserError(f"cannot write {path}: {existing} is a file, not a folder")
+    return UserError(f"cannot write {path}: {error.strerror or error}")

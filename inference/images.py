@@ -7,10 +7,10 @@ from PIL import Image, ImageOps
 
 from dataloader.base import list_images
 from utils.errors import UserError
+from utils.images import DECODE_ERRORS, decode_rgb
 
 # crop first: photos are rarely square, and a centre crop neither distorts them nor adds borders.
 FITS = ("crop", "stretch", "pad")
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 
 def image_paths(inputs, what):
@@ -25,17 +25,6 @@ def image_paths(inputs, what):
         else:
             raise UserError(f"{what}: no such file or folder: {item}")
     return paths
-
-
-def _rgb(img):
-    """An RGB copy of img: 16-bit grey scaled to 8 bits (converting would clip it at 255), transparent
-    pixels composited onto white (dropping alpha would show whatever colour they hide)."""
-    if img.mode.startswith("I;16"):
-        img = Image.fromarray((np.asarray(img, dtype=np.float64) / 257).round().astype(np.uint8))
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        img = img.convert("RGBA")
-        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img)
-    return img.convert("RGB")
 
 
 def _fit(img, resolution, fit):
@@ -55,9 +44,8 @@ def _fit(img, resolution, fit):
 def read_image(path, resolution, fit="crop"):
     """`path` as a 3 x R x R uint8 tensor, turned upright by its EXIF orientation (phone photos) and fitted."""
     try:
-        with Image.open(path) as img:
-            pixels = _fit(_rgb(ImageOps.exif_transpose(img)), resolution, fit)
-    except _DECODE_ERRORS as e:
+        pixels = _fit(decode_rgb(path), resolution, fit)
+    except DECODE_ERRORS as e:
         raise UserError(f"cannot read image {path}: {e}") from None
     return torch.from_numpy(np.array(pixels)).permute(2, 0, 1).contiguous()
 

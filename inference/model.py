@@ -6,7 +6,6 @@ carries its own resolution and model section. A weights file (export.py) is a ch
 the optimizer, scheduler and RNG state: the networks' parameters and buffers, the resolution, the
 model section of the config and the iteration, loadable with torch.load(weights_only=True).
 """
-import json
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -14,8 +13,8 @@ from typing import Optional
 import torch
 
 from models.iiae import IIAE
-from models.loading import build_model, networks_of, restore_networks
-from utils.checkpoint import find_checkpoint, load_checkpoint
+from models.loading import build_model, restore_networks
+from utils.checkpoint import checkpoint_fields, find_checkpoint, load_checkpoint
 from utils.config import build_config, is_device_name, load_config
 from utils.distributed import pick_device
 from utils.errors import UserError
@@ -57,7 +56,7 @@ def _from_run(run_dir, checkpoint):
     config_path = os.path.join(run_dir, "config.json")
     cfg = load_config(config_path)
     iteration, path, state = find_checkpoint(run_dir, checkpoint)
-    networks_of(state, path)
+    checkpoint_fields(state, path)
     if state.get("resolution") != cfg.resolution:
         raise UserError(f"checkpoint {path} was saved at resolution {state.get('resolution')} but "
                         f"{config_path} has {cfg.resolution}")
@@ -67,14 +66,13 @@ def _from_run(run_dir, checkpoint):
 def _from_file(path):
     """The same for a checkpoint or weights file, which carries its own resolution and model section."""
     state = load_checkpoint(path)
-    if isinstance(state, dict) and state.get("format") == WEIGHTS_FORMAT and "model" in state:
-        section = state.get("model_config")
-    elif isinstance(state, dict) and isinstance(state.get("config"), str) and "model" in state:
-        section = json.loads(state["config"]).get("model")
-    else:
+    weights_file = isinstance(state, dict) and state.get("format") == WEIGHTS_FORMAT and "model" in state
+    if not weights_file and not (isinstance(state, dict) and isinstance(state.get("config"), str) and "model" in state):
         raise UserError(f"{path} is neither an IIAE checkpoint nor a weights file written by export.py")
+    iteration, config = checkpoint_fields(state, path)
+    section = state.get("model_config") if weights_file else config.get("model")
     cfg = _checked(state.get("resolution"), section, path)
-    return cfg, int(state.get("iteration", 0)), path, state, "the file does not match its own model section"
+    return cfg, iteration, path, state, "the file does not match its own model section"
 
 
 def load_model(source, checkpoint=None, device="cpu"):

@@ -3,6 +3,7 @@ benches all build the network here and load a checkpoint's networks through rest
 every check (an IIAE checkpoint at all, its architecture keys, resolution, parameter names and
 shapes) is made in one place and fails with one line naming the file."""
 from models.iiae import IIAE, check_feature_norm
+from utils.checkpoint import checkpoint_fields
 from utils.errors import UserError
 
 
@@ -12,9 +13,8 @@ def build_model(resolution, model_section, device="cpu"):
 
 
 def networks_of(state, path):
-    """The networks' state_dict in a loaded checkpoint; UserError when it is not an IIAE checkpoint."""
-    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
-        raise UserError(f"checkpoint {path} is not an IIAE checkpoint (no 'model' entry)")
+    """The networks' state_dict in a loaded checkpoint, its fields checked (checkpoint_fields)."""
+    checkpoint_fields(state, path)
     return state["model"]
 
 

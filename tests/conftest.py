@@ -39,7 +39,7 @@ def write_config(tmp_path, tiny_data):
                             "model_save_freq": 3, "num_workers": 0},
                "test": {"batch_size": 3}}
         for key, value in sections.items():
-            if isinstance(value, dict):
+            if isinstance(value, dict) and isinstance(cfg.get(key, {}), dict):
                 cfg.setdefault(key, {}).update(value)
             else:
                 cfg[key] = value

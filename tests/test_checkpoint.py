@@ -39,3 +39,29 @@ def test_latest_skips_unloadable_and_reports_when_none_load(tmp_path):
     (run / "models" / "1-checkpoint.pt").write_bytes(b"garbage")
     with pytest.raises(UserError, match="no loadable checkpoint"):
         ckpt.find_checkpoint(str(run), "latest")
+
+
+class _Hostile:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "hostile pickle", "truncated"])
+def test_an_unloadable_checkpoint_is_refused_without_advising_the_unsafe_load(tmp_path, monkeypatch, kind):
+    """torch's own message says re-running torch.load with weights_only=False will likely succeed: the
+    one thing that would run a hostile file's code. The line says what the file is instead."""
+    path = tmp_path / "5-checkpoint.pt"
+    if kind == "random bytes":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif kind == "hostile pickle":
+        torch.save({"model": _Hostile()}, path)
+    else:
+        ckpt.save_checkpoint(str(tmp_path), 5, {"w": torch.ones(100)})
+        path.write_bytes(path.read_bytes()[:300])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError) as refused:
+        ckpt.load_checkpoint(str(path))
+    message = str(refused.value)
+    assert message.startswith(f"cannot load checkpoint {path}: not a checkpoint this project can load safely")
+    assert "\n" not in message and "weights_only" not in message and "False" not in message
+    assert not (tmp_path / "pwned").exists()

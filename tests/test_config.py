@@ -79,7 +79,7 @@ def test_bad_values_name_the_key(path, value, message):
     ("training.beta2=-0.1", "'training.beta2' is -0.1; it must be in [0, 1)"),
     ("training.weight_decay=-1", "'training.weight_decay' is -1.0; it must be in [0, inf)"),
     ("model.dropout=1", "'model.dropout' is 1.0; it must be in [0, 1)"),
-    ("training.num_workers=-1", "'training.num_workers' is -1; it must be in [0, inf)"),
+    ("training.num_workers=-1", "'training.num_workers' is -1; it must be in [0, 256]"),
     ("seed=18446744073709551616", "'seed' is 18446744073709551616; it must be in [0, 2^64)"),
     ("seed=-1", "'seed' is -1; it must be in [0, 2^64)"),
     ("training.eval_freq=-1", "'training.eval_freq' is -1; it must be in [0, inf)"),
@@ -127,3 +127,94 @@ def test_readme_documents_every_key_as_the_schema_does():
         readme = f.read()
     assert markdown_table() in readme, "regenerate the README table with: python -m utils.config"
     assert len(SCHEMA) > 5
+
+
+@pytest.mark.parametrize("value", ["../../escape", "a/b", "a\\b", "..", "runs/../x", "x" * 201])
+def test_an_id_is_a_name_not_a_path(value):
+    with pytest.raises(UserError, match=re.escape("config: 'id' is ") + ".*" +
+                       re.escape("; it names the run directory: no path separators, no '..', at most 200 characters")):
+        build_config(SEED_SAMPLE, [f"id={value}"])
+    assert build_config(SEED_SAMPLE, ["id=run 1.2_b-c"]).id == "run 1.2_b-c"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("training.batch_size=1000000000000000000000000000000",
+     "'training.batch_size' is 1000000000000000000000000000000; it must be in [2, 2^16]"),
+    (f"training.batch_size={2 ** 40}", f"'training.batch_size' is {2 ** 40}; it must be in [2, 2^16]"),
+    ("training.batch_size=1", "'training.batch_size' is 1; it must be in [2, 2^16]"),  # BatchNorm1d needs 2
+    (f"test.batch_size={2 ** 17}", f"'test.batch_size' is {2 ** 17}; it must be in [1, 2^16]"),
+    ("model.shared_dim=1000000000000", "'model.shared_dim' is 1000000000000; it must be in [1, 2^14]"),
+    ("model.exclusive_dim=100000", "'model.exclusive_dim' is 100000; it must be in [1, 2^14]"),
+    ("model.shared_hidden=0", "'model.shared_hidden' is 0; it must be in [1, 2^14]"),
+    ("model.encoder_channels=[32, 64, 128, 1000000000]",
+     "'model.encoder_channels' holds 1000000000; each must be in [1, 2^14]"),
+    ("model.decoder_channels=[0, 8, 8, 8]", "'model.decoder_channels' holds 0; each must be in [1, 2^14]"),
+    ("training.num_workers=100000", "'training.num_workers' is 100000; it must be in [0, 256]"),
+])
+def test_sizes_have_an_upper_bound(override, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        build_config(SEED_SAMPLE, [override])
+
+
+def test_the_largest_sizes_are_valid_values():
+    cfg = build_config(SEED_SAMPLE, [f"training.batch_size={2 ** 16}", f"model.shared_dim={2 ** 14}",
+                                     f"model.encoder_channels=[1, 1, 1, {2 ** 14}]", "training.num_workers=256"])
+    assert cfg.training.batch_size == 2 ** 16 and cfg.model.encoder_channels[-1] == 2 ** 14
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    return str(path)
+
+
+def test_parser_limits_are_one_line(tmp_path):
+    """json raises ValueError for an integer of more than 4,300 digits and RecursionError for deep nesting."""
+    digits = "1" * 5000
+    with pytest.raises(UserError, match=re.escape("config file ") + ".*" +
+                       re.escape("is not valid JSON: it holds an integer of more than 4300 digits")):
+        load_config(write(tmp_path, '{"dataset": "MNIST-CDCB", "path_to_data": "x", "seed": %s}' % digits))
+    with pytest.raises(UserError, match=re.escape("is not valid JSON: it nests brackets too deeply")):
+        load_config(write(tmp_path, '{"dataset": "MNIST-CDCB", "path_to_data": "x", "seed": %s}'
+                          % ("[" * 100000 + "]" * 100000)))
+    with pytest.raises(UserError, match=re.escape("--set 'seed': cannot read '11111111111111111111...' as an "
+                                                  "integer (it holds an integer of more than 4300 digits)")):
+        build_config(SEED_SAMPLE, [f"seed={digits}"])
+    with pytest.raises(UserError, match=re.escape("--set 'training.milestones': cannot read '[[[[[[[[[[[[[[[[[[[[...'"
+                                                  " as a list of integers (it nests brackets too deeply)")):
+        build_config(SEED_SAMPLE, ["training.milestones=" + "[" * 100000 + "]" * 100000])
+
+
+def test_a_long_value_is_shortened_in_the_message():
+    with pytest.raises(UserError) as refused:
+        build_config(SEED_SAMPLE, ["training.batch_size=" + "9" * 4000])
+    assert str(refused.value) == ("config: 'training.batch_size' is 99999999999999999999... (4000 digits); "
+                                  "it must be in [2, 2^16]")
+
+
+@pytest.mark.parametrize("text,key", [("NaN", "model.leaky_slope"), ("Infinity", "model.leaky_slope"),
+                                      ("-Infinity", "training.lr"), ("1e999", "training.rec_weight")])
+def test_numbers_must_be_finite(tmp_path, text, key):
+    section, name = key.split(".")
+    config = '{"dataset": "MNIST-CDCB", "path_to_data": "x", "%s": {"%s": %s}}' % (section, name, text)
+    with pytest.raises(UserError, match=re.escape(f"config: '{key}' is ") + ".*" + re.escape("; numbers must be finite")):
+        load_config(write(tmp_path, config))
+    with pytest.raises(UserError, match=re.escape(f"config: '{key}' is ") + ".*" + re.escape("; numbers must be finite")):
+        build_config(SEED_SAMPLE, [f"{key}={text}"])
+
+
+def test_an_integer_too_large_for_a_float_key_is_one_line():
+    with pytest.raises(UserError, match=re.escape("config: 'training.lr' is 10000000000000000000... (401 digits); "
+                                                  "numbers must be finite")):
+        build_config(SEED_SAMPLE, [f"training.lr={10 ** 400}"])
+
+
+def test_a_key_given_twice_is_named(tmp_path):
+    """json keeps the last of two equal keys without a word; a config that says two things is refused."""
+    path = write(tmp_path, '{"dataset": "MNIST-CDCB", "path_to_data": "x",\n'
+                           ' "training": {"lr": 0.1, "batch_size": 4,\n "lr": 0.2}}')
+    with pytest.raises(UserError) as refused:
+        load_config(path)
+    assert str(refused.value) == f"config file {path}: key 'training.lr' appears twice; keep one"
+    with pytest.raises(UserError, match=re.escape("key 'id' appears twice")):
+        load_config(write(tmp_path, '{"id": "a", "dataset": "MNIST-CDCB", "path_to_data": "x", "id": "b"}'))

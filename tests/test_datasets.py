@@ -274,3 +274,80 @@ def test_torchvision_download_failure_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
     with pytest.raises(UserError, match="could not download MNIST.*--source committed"):
         make_mnist_cdcb.torchvision_digits(str(tmp_path))
+
+
+# Image modes: what the training reader and translate.py decode, by one function
+
+def _ramp(size=RES):
+    """size x 2*size uint8 grey values covering 0..255: a ramp | its reverse (X | Y of a side-by-side file)."""
+    ramp = (np.arange(size * size) * 256 // (size * size)).astype(np.uint8).reshape(size, size)
+    return np.concatenate([ramp, ramp[::-1, ::-1]], axis=1)
+
+
+def test_a_16_bit_ramp_trains_on_the_values_of_its_8_bit_version(tmp_path):
+    """convert("RGB") clips 16-bit grey at 255 (99.6 % of this ramp became white); the reader scales it."""
+    grey = _ramp()
+    for name, pixels in (("8bit", grey), ("16bit", grey.astype(np.uint16) * 257)):
+        folder = tmp_path / name / "train"
+        folder.mkdir(parents=True)
+        Image.fromarray(pixels).save(folder / "00001.png")
+        (tmp_path / name / "test").mkdir()
+        Image.fromarray(pixels).save(tmp_path / name / "test" / "00001.png")
+    assert Image.open(tmp_path / "16bit" / "train" / "00001.png").mode == "I;16"
+    eight, sixteen = build("MNIST-CDCB", tmp_path / "8bit"), build("MNIST-CDCB", tmp_path / "16bit")
+    for a, b in zip(eight[0][:2], sixteen[0][:2]):
+        assert torch.equal(a, b)
+    x = as_uint8(sixteen[0][0])
+    assert np.array_equal(x[..., 0], grey[:, :RES]) and (x == 255).mean() < 0.01
+    from dataloader.cache import cached
+    cache = cached(sixteen, "memory", str(tmp_path / "cache"), verbose=False)
+    assert torch.equal(cache[0][0], eight[0][0])
+
+
+def _mode_files(folder):
+    """{file: the RGB pixels it must decode to} for the modes a data set or a user's folder may hold."""
+    grey = _ramp()
+    expected = {}
+    Image.fromarray(grey.astype(np.uint16) * 257).save(folder / "grey16.png")
+    expected["grey16.png"] = np.repeat(grey[..., None], 3, axis=2)
+    Image.fromarray(grey.astype(np.int32) * 257, "I").save(folder / "int32.tif")  # a 16-bit range in mode I
+    expected["int32.tif"] = expected["grey16.png"]
+    Image.fromarray(grey.astype(np.float32) / 255, "F").save(folder / "float.tif")  # floats in [0, 1]
+    expected["float.tif"] = expected["grey16.png"]
+    alpha = np.where(np.arange(2 * RES) < RES, 255, 0).astype(np.uint8)[None].repeat(RES, 0)
+    Image.fromarray(np.stack([grey, alpha], axis=-1), "LA").save(folder / "la.png")
+    expected["la.png"] = np.where(alpha[..., None] == 255, expected["grey16.png"], 255).astype(np.uint8)
+    palette = Image.fromarray((grey // 128).astype(np.uint8), "P")  # index 0 (transparent) or 1 (blue)
+    palette.putpalette([0, 0, 0, 0, 0, 255])
+    palette.save(folder / "palette.png", transparency=0)
+    expected["palette.png"] = np.where((grey // 128)[..., None] == 1, [0, 0, 255], 255).astype(np.uint8)
+    return expected
+
+
+def test_every_image_mode_decodes_to_its_own_colours_in_training_and_in_translate(tmp_path):
+    from dataloader.base import ImageRef, load_uint8
+    from inference.images import read_image
+    for name, pixels in _mode_files(tmp_path).items():
+        path = str(tmp_path / name)
+        trained = load_uint8(ImageRef(path), RES * 2)  # the whole file, stretched to a square
+        assert torch.equal(trained, read_image(path, RES * 2, "stretch")), name
+        left = load_uint8(ImageRef(path, "left"), RES).permute(1, 2, 0).numpy()
+        assert np.abs(left.astype(int) - pixels[:, :RES]).max() <= 1, name
+
+
+def test_an_image_too_large_to_decode_safely_is_a_bad_file(tmp_path, monkeypatch):
+    """PIL's DecompressionBombError (a 20000 x 9000 image by default; here the limit is lowered) is one
+    line naming the file, and data.skip_bad_files skips it."""
+    from dataloader.base import ImageRef, load_uint8
+    root = write_raw_mnist_cdcb(tmp_path, n_train=4, n_test=2)
+    huge = os.path.join(root, "train", "00002.png")
+    Image.new("RGB", (8 * RES, 4 * RES)).save(huge)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3 * RES * RES)  # the others have 2 x RES^2 pixels
+    dataset = build("MNIST-CDCB", root)
+    with pytest.raises(UserError, match=f"cannot decode image {huge}: Image size .*data.skip_bad_files"):
+        dataset.scan()
+    with pytest.raises(UserError, match=f"cannot decode image {huge}"):
+        load_uint8(ImageRef(huge, "left"), RES)
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image files; 3 items remain"):
+        assert dataset.scan(skip_bad_files=True) == 1
+    assert [dataset[i][2] for i in range(len(dataset))] == ["00001.png", "00003.png", "00004.png"]

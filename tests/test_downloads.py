@@ -410,3 +410,49 @@ def test_help(script, capsys):
     status, out, _ = run_script(script, ["--help"], capsys)
     assert status == 0
     assert out.startswith("Usage: bash ")
+
+
+def test_a_later_run_removes_the_partial_download_of_a_killed_one(tmp_path, monkeypatch, capsys):
+    """A SIGKILL leaves the temporary folder with its .part file; the next run removes it (not a running
+    download's) before downloading."""
+    from tests.test_files import _dead_pid
+    serve_file(tmp_path, monkeypatch, "IIAE_MNIST_CDCB_URL", "x.tar.gz", MNIST_FILES)
+    target = tmp_path / "target"
+    dead = target / f".iiae-download.tmp-{_dead_pid()}-0123abcd"
+    live = target / f".iiae-download.tmp-{os.getpid()}-0123abcd"
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+        (folder / "MNIST-CDCB-256Ims.tar.gz.part").write_bytes(b"partial")
+    status, out, _ = run_script("download_mnist_cdcb.sh", [str(target)], capsys)
+    assert status == 0 and f"removed the partial download of a killed run in {target}" in out
+    assert not dead.exists() and live.exists()
+
+
+def test_sigterm_stops_a_download_like_ctrl_c(tmp_path, monkeypatch, capsys):
+    import signal
+
+    def terminated(url, dest):
+        with open(dest + ".part", "wb") as f:
+            f.write(b"partial")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(download, "fetch", terminated)
+    target = tmp_path / "target"
+    previous = signal.getsignal(signal.SIGTERM)
+    from utils.errors import sigterm_as_interrupt
+    with sigterm_as_interrupt():
+        status, _, lines = run_script("download_mnist_cdcb.sh", [str(target)], capsys)
+    assert signal.getsignal(signal.SIGTERM) == previous
+    assert status == 128 + signal.SIGTERM and lines == ["download_mnist_cdcb.sh: error: interrupted by SIGTERM"]
+    assert all_files(tmp_path) == set()
+
+
+@pytest.mark.parametrize("value", ["not a url", "www.example.com/x.tar.gz", "ftp:/missing-host"])
+def test_a_mirror_that_is_not_a_url_is_one_line(value, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IIAE_MNIST_CDCB_URL", value)
+    target = tmp_path / "target"
+    status, _, lines = run_script("download_mnist_cdcb.sh", [str(target)], capsys)
+    assert status == 2
+    assert lines == [f"download_mnist_cdcb.sh: error: IIAE_MNIST_CDCB_URL is {value!r}, not a URL "
+                     "(http://, https://, ftp:// or file://)"]
+    assert all_files(tmp_path) == set()

@@ -319,3 +319,89 @@ def test_interrupt_message_of_each_process():
     assert main_process.exit_code == 128 + signal.SIGTERM
     other = Interrupted.at(7, None, signal.SIGTERM)  # under torchrun, not rank 0: no run directory
     assert "None" not in str(other) and str(other).startswith("interrupted at iteration 7;")
+
+
+NARROW = {"encoder_channels": [8, 8, 8, 8], "decoder_channels": [16, 8, 8, 8], "shared_dim": 8, "shared_hidden": 16}
+
+
+def _dead_pid():
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return gone.pid
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_says_so_and_cleans_up(write_config, tmp_path, capsys):
+    """A SIGKILL while the first checkpoint is written leaves a run with no checkpoint and a temporary."""
+    from utils.config import load_config
+    config = write_config(model=NARROW)
+    run = rundir.create_run_dir(load_config(config))
+    partial = os.path.join(run, "models", f".2-checkpoint.pt.tmp-{_dead_pid()}-0123abcd")
+    open(partial, "wb").close()
+    assert main.main(["--resume", run]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {run} has no checkpoint to resume from (it stopped before writing its first); "
+                   f"start it again with: python main.py {os.path.join(run, 'config.json')}")
+    assert os.listdir(os.path.join(run, "models")) == []
+
+
+def test_resuming_past_an_unloadable_newest_checkpoint_keeps_it_aside(write_config, tmp_path, capsys):
+    """Training on from the older checkpoint writes the newest's number again: the file a user had there
+    is renamed, never replaced."""
+    config = write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 1})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    newest = os.path.join(run, "models", "2-checkpoint.pt")
+    with open(newest, "r+b") as f:
+        f.truncate(os.path.getsize(newest) // 2)
+    damaged = open(newest, "rb").read()
+    capsys.readouterr()
+    assert main.main(["--resume", run]) == 0
+    assert (f"moved the unloadable checkpoint {newest} aside to {newest}.unloadable; continuing from iteration 1"
+            in capsys.readouterr().out)
+    assert open(newest + ".unloadable", "rb").read() == damaged
+    assert torch.load(newest, weights_only=True)["iteration"] == 2
+    assert sorted(os.listdir(os.path.join(run, "models"))) == ["1-checkpoint.pt", "2-checkpoint.pt",
+                                                              "2-checkpoint.pt.unloadable"]
+
+
+def test_a_second_resume_of_a_run_being_trained_is_refused_and_a_dead_holder_s_lock_is_taken_over(
+        write_config, tmp_path, capsys):
+    config = write_config(model=NARROW, training={"max_iters": 1, "model_save_freq": 1})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom utils.runlock import RunLock\n"
+                               "with RunLock() as lock:\n    lock.take(sys.argv[1])\n    print('held', flush=True)\n"
+                               "    time.sleep(120)", run], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        capsys.readouterr()
+        assert main.main(["--resume", run, "--set", "training.max_iters=2"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"error: {run} is being trained by process {holder.pid} (lock {run}/.training.lock); "
+                       "wait for it to finish or stop it")
+    finally:
+        holder.kill()  # SIGKILL: no cleanup, the lock file stays behind
+        holder.wait()
+    assert os.path.exists(os.path.join(run, ".training.lock"))
+    assert main.main(["--resume", run, "--set", "training.max_iters=2"]) == 0
+    assert not os.path.exists(os.path.join(run, ".training.lock"))
+
+
+def test_a_run_holds_its_lock_while_it_trains(write_config, tmp_path, monkeypatch):
+    from utils.runlock import RunLock
+    refused = []
+    real_save = solver_module.Solver._save
+
+    def save_and_try_the_lock(self, run_dir):
+        with RunLock() as rival:
+            try:
+                rival.take(run_dir)
+            except UserError as e:
+                refused.append(str(e))
+        real_save(self, run_dir)
+
+    monkeypatch.setattr(solver_module.Solver, "_save", save_and_try_the_lock)
+    assert main.main([write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 2})]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    assert refused == [f"{run} is being trained by process {os.getpid()} (lock {run}/.training.lock); "
+                       "wait for it to finish or stop it"]

@@ -43,3 +43,35 @@ def test_disabled_log_passes_everything_through(tmp_path, monkeypatch):
         log.open(tmp_path / "log.txt")
         assert sys.stdout is terminal
     assert terminal.getvalue() == "rank 1\n" and not (tmp_path / "log.txt").exists()
+
+
+@pytest.mark.parametrize("fails", ["open", "later"])
+def test_a_log_that_cannot_be_written_never_stops_the_terminal(tmp_path, monkeypatch, fails):
+    """On a disk that fills up, writing log.txt fails: the terminal keeps every line and says once that
+    the log stopped; the run itself decides what a full disk means (its checkpoints say so in one line)."""
+    import builtins
+    import errno
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    real_open = builtins.open
+
+    class Full(io.StringIO):
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_log(file, *args, **kwargs):
+        return Full() if str(file).endswith("log.txt") else real_open(file, *args, **kwargs)
+    with pytest.raises(UserError, match="stopped"):
+        with TerminalLog() as log:
+            print("before")
+            if fails == "open":
+                monkeypatch.setattr(builtins, "open", full_log)
+            log.open(tmp_path / "log.txt")
+            if fails == "later":
+                log._file = Full()
+            print("after")
+            raise UserError("stopped")
+    lines = terminal.getvalue().splitlines()
+    assert lines == ["before", f"warning: cannot write {tmp_path / 'log.txt'} (No space left on device); the "
+                     "terminal's lines are no longer logged", "after"]

@@ -1,6 +1,7 @@
 """translate.py, encode.py, export.py and `main.py --test RUN_DIR` on a tiny trained run and on images
 of every kind the tests make themselves."""
 import csv
+import errno
 import json
 import os
 import shutil
@@ -330,3 +331,230 @@ def test_main_tests_a_run_directory(run):
     assert json.load(open(os.path.join(run, "results", "retrieval.json")))["iteration"] == 2
     assert main.main(["--test", run, "--set", "test.test_iters=1"]) == 0
     assert json.load(open(os.path.join(run, "results_2", "retrieval.json")))["iteration"] == 1
+
+
+# ---- crafted checkpoint and weights fields -----------------------------------------------------------
+_CRAFTED = [
+    ("iteration", "four", "'iteration' is \"four\", not an iteration number"),
+    ("iteration", -3, "'iteration' is -3, not an iteration number"),
+    ("config", "[1,2]", "'config' holds no JSON object"),
+    ("config", "not json{", "'config' holds no JSON object"),
+    ("config", "[" * 100000, "'config' holds no JSON object"),
+    ("model", "weights", "'model' is not a set of named tensors"),
+    ("model", {"exclusive.0.head.weight": "x"}, "'model' is not a set of named tensors"),
+]
+
+
+# A weights file carries no config text: its model section is a dict, checked as a config.
+@pytest.mark.parametrize("kind,field,value,message", [("checkpoint", *c) for c in _CRAFTED] +
+                         [("weights", *c) for c in _CRAFTED if c[0] != "config"])
+def test_crafted_fields_are_one_line(run, images, tmp_path, capsys, kind, field, value, message):
+    source = os.path.join(run, "models", "1-checkpoint.pt")
+    if kind == "weights":
+        assert export.main([run, "--checkpoint", "1", "--out", str(tmp_path / "w.pt")]) == 0
+        source = tmp_path / "w.pt"
+    state = torch.load(source, weights_only=True)
+    state[field] = value
+    crafted = tmp_path / f"crafted-{kind}.pt"
+    torch.save(state, crafted)
+    for command, args in ((translate, [crafted, images / "xs", "--to", "y", "--out", tmp_path / "out"]),
+                          (export, [crafted, "--out", tmp_path / "again.pt"]),
+                          (encode, [crafted, images / "xs", "--domain", "x", "--out", tmp_path / "c.npz"])):
+        fails(command, args, capsys, f"{crafted}: {message}")
+    assert sorted(os.listdir(tmp_path)) == sorted([crafted.name] + (["w.pt"] if kind == "weights" else []))
+
+
+def test_a_crafted_checkpoint_in_a_run_is_one_line_for_every_command(run, tmp_path, capsys):
+    other = tmp_path / "run"
+    shutil.copytree(run, other)
+    path = other / "models" / "2-checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    state["iteration"] = "four"
+    torch.save(state, path)
+    fails(export, [other, "--out", tmp_path / "w.pt"], capsys, f"{path}: 'iteration' is \"four\"")
+    assert main.main(["--test", str(other)]) == 2
+    assert f"{path}: 'iteration' is \"four\"" in capsys.readouterr().err
+    assert main.main(["--resume", str(other), "--set", "training.max_iters=3"]) == 2
+    assert f"{path}: 'iteration' is \"four\"" in capsys.readouterr().err
+
+
+# ---- signals and write errors ------------------------------------------------------------------------
+class _Unhandled(Exception):
+    pass
+
+
+@pytest.fixture
+def sigterm_guard():
+    """SIGTERM raises _Unhandled unless the command under test installs its own handler (the default
+    action would kill the test process)."""
+    import signal
+
+    def unhandled(signum, frame):
+        raise _Unhandled("the command left SIGTERM to its default action")
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_stops_translate_like_ctrl_c_and_leaves_no_staging_folder(run, images, tmp_path, capsys,
+                                                                          monkeypatch, sigterm_guard):
+    import signal
+    real_save, saved = translate.save_image, []
+
+    def save_then_terminated(grid, path):
+        real_save(grid, path)
+        saved.append(path)
+        if len(saved) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+    monkeypatch.setattr(translate, "save_image", save_then_terminated)
+    code = translate.main([run, str(images / "xs"), "--to", "y", "--random", "3", "--out", str(tmp_path / "out")])
+    assert code == 128 + signal.SIGTERM
+    assert capsys.readouterr().err == "error: interrupted by SIGTERM\n"
+    assert len(saved) == 2 and os.listdir(tmp_path) == []
+    assert signal.getsignal(signal.SIGTERM).__name__ == "unhandled"  # put back
+
+
+def test_a_later_call_removes_what_a_killed_one_left(run, images, tmp_path, capsys):
+    """A SIGKILL leaves the hidden staging folder (or an output file's temporary); the next call writing
+    the same output removes those whose writer is gone, and keeps a running one's."""
+    from tests.test_files import _dead_pid
+    other = tmp_path / "run"
+    shutil.copytree(run, other)
+    from utils.rundir import fresh_name
+    out = os.path.basename(fresh_name(str(other), "translations"))  # where both calls write
+    dead, live = f".{out}.tmp-{_dead_pid()}-0123abcd", f".{out}.tmp-{os.getpid()}-0123abcd"
+    for name in (dead, live):
+        (other / name).mkdir()
+        (other / name / "wide__rand1.png").write_bytes(b"partial")
+    assert translate.main([str(other), str(images / "xs"), "--to", "y"]) == 0
+    assert "removed 1 partial output(s) a killed run left" in capsys.readouterr().out
+    assert not (other / dead).exists() and (other / live).exists() and (other / out / "grid.jpg").exists()
+    stale = tmp_path / f".c.npz.tmp-{_dead_pid()}-0123abcd"
+    stale.write_bytes(b"partial")
+    assert encode.main([run, str(images / "xs"), "--domain", "x", "--out", str(tmp_path / "c.npz")]) == 0
+    assert not stale.exists()
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(run, images, tmp_path, capsys, monkeypatch):
+    common = [str(images / "xs"), "--to", "y"]
+    with monkeypatch.context() as patch:
+        patch.setattr(Image.Image, "save", lambda image, fp, *a, **k: (open(fp, "wb").write(b"part"), _disk_full()))
+        fails(translate, [run, *common, "--out", tmp_path / "out"], capsys,
+              f"cannot write {tmp_path / 'out'}: No space left on device")
+    with monkeypatch.context() as patch:
+        patch.setattr(np, "savez", lambda f, **arrays: (f.write(b"part"), _disk_full()))
+        fails(encode, [run, str(images / "xs"), "--domain", "x", "--out", tmp_path / "c.npz"], capsys,
+              f"cannot write {tmp_path / 'c.npz'}: No space left on device")
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", lambda obj, f: (f.write(b"part"), _disk_full()))
+        fails(export, [run, "--out", tmp_path / "w.pt"], capsys, f"cannot write {tmp_path / 'w.pt'}: No space left on device")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_read_only_file_system_is_one_line(run, images, tmp_path, capsys, monkeypatch):
+    """Making the temporary fails, and so does removing it (EROFS): the line names the first failure."""
+    from utils import files
+    real_mkdir, real_remove = os.mkdir, os.remove
+
+    def read_only(real):
+        def call(path, *args, **kwargs):
+            if str(path).startswith(str(tmp_path / "ro")):
+                raise OSError(errno.EROFS, "Read-only file system", str(path))
+            return real(path, *args, **kwargs)
+        return call
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(files.os, "mkdir", read_only(real_mkdir))
+    monkeypatch.setattr(files.os, "remove", read_only(real_remove))
+    fails(translate, [run, images / "xs", "--to", "y", "--out", tmp_path / "ro" / "out"], capsys,
+          f"cannot write {tmp_path / 'ro' / 'out'}: Read-only file system")
+
+
+def test_out_under_a_file_or_naming_a_folder_is_one_line(run, images, tmp_path, capsys):
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "adir.npz").mkdir()
+    (tmp_path / "adir.pt").mkdir()
+    (tmp_path / "adir.pt" / "mine").write_text("mine")
+    under = tmp_path / "afile"
+    fails(translate, [run, images / "xs", "--to", "y", "--out", under / "out"], capsys,
+          f"cannot write {under / 'out'}: {under} is a file, not a folder")
+    fails(encode, [run, images / "xs", "--domain", "x", "--out", under / "c.npz"], capsys,
+          f"cannot write {under / 'c.npz'}: {under} is a file, not a folder")
+    fails(export, [run, "--out", under / "deeper" / "w.pt"], capsys,
+          f"cannot write {under / 'deeper' / 'w.pt'}: {under} is a file, not a folder")
+    fails(encode, [run, images / "xs", "--domain", "x", "--out", tmp_path / "adir.npz"], capsys,
+          f"cannot write {tmp_path / 'adir.npz'}: it is a folder; name a file")
+    fails(export, [run, "--out", tmp_path / "adir.pt"], capsys, f"cannot write {tmp_path / 'adir.pt'}: it is a folder")
+    assert (under.read_text(), os.listdir(tmp_path / "adir.pt")) == ("mine", ["mine"])
+    assert sorted(os.listdir(tmp_path)) == ["adir.npz", "adir.pt", "afile"]
+
+
+# ---- galleries, names and numbers from elsewhere ---------------------------------------------------------
+def _gallery(path, names, means, **extra):
+    np.savez(path, names=np.array(names), shared_y_mean=means, **extra)
+    return path
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("fewer names", "--search GALLERY: 2 names for 3 codes"),
+    ("more names", "--search GALLERY: 4 names for 3 codes"),
+    ("string means", "--search GALLERY: its 'shared_y_mean' are not numbers"),
+    ("numeric names", "--search GALLERY: its 'names' are not file names"),
+    ("no codes", "--search GALLERY: it holds no codes"),
+    ("nan codes", "--search GALLERY: it holds codes that are not finite"),
+    ("npy renamed", "--search GALLERY: not a codes .npz of encode.py or test mode (one array: an .npy file?)"),
+])
+def test_a_gallery_that_does_not_hold_what_it_should_is_one_line(run, images, tmp_path, capsys, kind, message):
+    gallery = tmp_path / "gallery.npz"
+    means = np.zeros((3, 8), np.float32)
+    if kind == "fewer names":
+        _gallery(gallery, ["a", "b"], means)
+    elif kind == "more names":
+        _gallery(gallery, ["a", "b", "c", "d"], means)
+    elif kind == "string means":
+        _gallery(gallery, ["a", "b", "c"], np.full((3, 8), "x"))
+    elif kind == "numeric names":
+        _gallery(gallery, [1, 2, 3], means)
+    elif kind == "no codes":
+        _gallery(gallery, np.array([], str), np.zeros((0, 8), np.float32))
+    elif kind == "nan codes":
+        _gallery(gallery, ["a", "b", "c"], np.full((3, 8), np.nan, np.float32))
+    else:
+        np.save(tmp_path / "codes.npy", means)
+        os.rename(tmp_path / "codes.npy", gallery)
+    fails(encode, [run, images / "xs" / "wide.jpg", "--domain", "x", "--search", gallery, "--out", tmp_path / "m.json"],
+          capsys, message.replace("GALLERY", str(gallery)))
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_file_names_that_are_not_utf8_are_written_as_they_are(run, images, tmp_path):
+    """A name of raw bytes (os.fsdecode gives it surrogates) cannot be encoded as UTF-8: the CSV gets the
+    file system's own bytes back, JSON its escapes."""
+    folder = tmp_path / "gallery"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1, as an old camera or archive wrote it
+    shutil.copy(images / "refs" / "big.png", os.path.join(folder, name))
+    query = str(images / "xs" / "wide.jpg")
+    for out in ("m.csv", "m.json", "c.npz"):
+        args = [run, query, "--domain", "x", "--search", str(folder), "--out", str(tmp_path / out)]
+        if out == "c.npz":
+            args = [run, str(folder), "--domain", "y", "--out", str(tmp_path / out)]
+        assert encode.main(args) == 0, out
+    assert os.fsencode(os.path.join(folder, name)) in (tmp_path / "m.csv").read_bytes()
+    assert json.loads((tmp_path / "m.json").read_text())[0]["matches"][0]["name"] == os.path.join(folder, name)
+    assert list(np.load(tmp_path / "c.npz")["names"]) == [os.path.join(folder, name)]
+
+
+@pytest.mark.parametrize("seed,message", [
+    ("99999999999999999999999", "argument --seed: must be in [0, 2^64), got 99999999999999999999999"),
+    ("-1", "argument --seed: must be in [0, 2^64), got -1"),
+    ("x", "argument --seed: expected an integer, got 'x'"),
+])
+def test_a_seed_out_of_range_is_one_line(run, images, tmp_path, capsys, seed, message):
+    fails(translate, [run, images / "xs", "--to", "y", "--random", "2", "--seed", seed, "--out", tmp_path / "o"],
+          capsys, message)
+    assert translate.main([run, str(images / "xs" / "wide.jpg"), "--to", "y", "--seed", str(2 ** 64 - 1),
+                           "--out", str(tmp_path / "top")]) == 0

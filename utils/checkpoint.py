@@ -8,6 +8,7 @@ does not load (truncated, corrupt, hostile) is reported by name.
 """
 import json
 import os
+import pickle
 import re
 
 import torch
@@ -48,9 +49,18 @@ def load_checkpoint(path, map_location="cpu"):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for bad files; all mean "not a usable checkpoint"
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"cannot load checkpoint {path} (truncated, corrupt, or not a plain-weights "
-                        f"checkpoint): {reason}") from None
+        raise UserError(f"cannot load checkpoint {path}: not a checkpoint this project can load safely "
+                        f"({_why_unloadable(e)})") from None
+
+
+def _why_unloadable(error):
+    """torch's reason, except where it is its weights-only refusal: that message advises loading with
+    weights_only=False, which would run whatever code a hostile file holds."""
+    text = str(error).strip()
+    if isinstance(error, pickle.UnpicklingError) or "weights_only" in text or not text:
+        return "not a torch file, or it holds objects other than tensors and plain data, which are refused " \
+               "so that loading runs no code"
+    return f"truncated or corrupt: {text.splitlines()[0].split('. ')[0]}"
 
 
 def find_checkpoint(run_dir, iteration):
@@ -77,6 +87,34 @@ def find_checkpoint(run_dir, iteration):
         listing = ", ".join(map(str, existing)) if existing else "none"
         raise UserError(f"checkpoint for iteration {iteration} not found: {path} (available iterations: {listing})")
     return iteration, path, load_checkpoint(path)
+
+
+def checkpoint_fields(state, path):
+    """(iteration, config) of a loaded checkpoint or weights file, checked, since a file from elsewhere may
+    hold anything weights_only loading lets through: `model` named tensors, `iteration` a non-negative
+    integer (0 when absent), `config` JSON text of an object (returned as a dict; {} when absent)."""
+    if not isinstance(state, dict) or "model" not in state:
+        raise UserError(f"checkpoint {path} is not an IIAE checkpoint (no 'model' entry)")
+    weights = state["model"]
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                for k, v in weights.items()):
+        raise UserError(f"checkpoint {path}: 'model' is not a set of named tensors")
+    iteration = state.get("iteration", 0)
+    if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
+        raise UserError(f"checkpoint {path}: 'iteration' is {_shown(iteration)}, not an iteration number")
+    config = state.get("config", "{}")
+    try:
+        config = json.loads(config) if isinstance(config, str) else None
+    except (ValueError, RecursionError):  # not JSON, an integer of too many digits, nesting too deep
+        config = None
+    if not isinstance(config, dict):
+        raise UserError(f"checkpoint {path}: 'config' holds no JSON object")
+    return iteration, config
+
+
+def _shown(value):
+    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 class CheckpointIO:

@@ -2,13 +2,15 @@
 
 A config is the seed README's JSON (which loads unchanged) plus optional keys. Loading
 checks it against SCHEMA: unknown keys (with the nearest valid key suggested), missing
-required keys and wrong types raise UserError naming the dotted key. `--set a.b=v`
-overrides are typed by the same schema. `python -m utils.config` prints the Markdown
+required keys, keys given twice, wrong types, numbers that are not finite or outside their
+range raise UserError naming the dotted key. `--set a.b=v` overrides are typed by the same schema. `python -m utils.config` prints the Markdown
 table the README's config section carries.
 """
 import difflib
 import json
+import math
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +25,12 @@ class Key:
     type: str  # "int", "float", "bool", "str", "int_list", "int_or_latest"
     doc: str
     choices: tuple = ()
-    range: str = ""  # the valid interval of a number, e.g. "[0, 1)"; "inf" and "2^N" may be bounds
+    range: str = ""  # the valid interval of a number (of each of an int_list), e.g. "[0, 1)"; "inf" and "2^N" may be bounds
 
 
 SCHEMA = dict(
-    id=Key("IIAE", "str", "Run name; the run directory is `<output_root>/<YYYY-MM-DD_HH-MM>_<id>`."),
+    id=Key("IIAE", "str", "Run name; the run directory is `<output_root>/<YYYY-MM-DD_HH-MM>_<id>`, so it is a "
+           "name: no path separators, no `..`, at most 200 characters."),
     dataset=Key(REQUIRED, "str", "Dataset name from the registry in `dataloader/`: `MNIST-CDCB`, `MNIST-CDCB-demo` "
                 "(generated offline on first use), `Cars`, `AFHQ`, `paired` (side-by-side A|B images such as "
                 "Facades or Maps)."),
@@ -40,13 +43,14 @@ SCHEMA = dict(
     output_root=Key(".", "str", "Folder in which run directories are created."),
     model=dict(
         name=Key("IIAE", "str", "Model name; `\"model\": \"IIAE\"` (the seed's form) sets only this.", ("IIAE",)),
-        exclusive_dim=Key(8, "int", "Size of each exclusive code z^x, z^y.", range="[1, inf)"),
-        shared_dim=Key(128, "int", "Size of the shared code z^s.", range="[1, inf)"),
-        shared_hidden=Key(256, "int", "Width of the hidden linear layer of R_x, R_y and Q.", range="[1, inf)"),
+        exclusive_dim=Key(8, "int", "Size of each exclusive code z^x, z^y.", range="[1, 2^14]"),
+        shared_dim=Key(128, "int", "Size of the shared code z^s.", range="[1, 2^14]"),
+        shared_hidden=Key(256, "int", "Width of the hidden linear layer of R_x, R_y and Q.", range="[1, 2^14]"),
         encoder_channels=Key([32, 64, 128, 256], "int_list",
-                             "Channels of the four stride-2 convolutions of E_x, E_y and F."),
+                             "Channels of the four stride-2 convolutions of E_x, E_y and F.", range="[1, 2^14]"),
         decoder_channels=Key([512, 256, 128, 64], "int_list",
-                             "Channels of the four transposed convolutions of D_x, D_y (the first is also the seed's)."),
+                             "Channels of the four transposed convolutions of D_x, D_y (the first is also the seed's).",
+                             range="[1, 2^14]"),
         dropout=Key(0.5, "float", "Dropout after the first two decoder blocks.", range="[0, 1)"),
         leaky_slope=Key(0.02, "float", "LeakyReLU slope (the seed's 0.02; the official TF code uses 0.2)."),
         logvar_clamp=Key(9.21, "float", "Log-variances are clamped to [-c, c], as in the official code (variance <= 1e4).", range="(0, inf)"),
@@ -83,7 +87,8 @@ SCHEMA = dict(
         resume_iters=Key(0, "int_or_latest", "Resume from this checkpoint iteration of `restored_model_path`; "
                          "`\"latest\"` takes its newest good checkpoint; 0 starts fresh.", range="[0, inf)"),
         restored_model_path=Key("", "str", "Run directory to resume from (its `models/` folder is read)."),
-        batch_size=Key(16, "int", "Pairs per step, per process under torchrun.", range="[1, inf)"),
+        batch_size=Key(16, "int", "Pairs per step, per process under torchrun (BatchNorm needs two).",
+                       range="[2, 2^16]"),
         lr=Key(0.00002, "float", "Adam learning rate of all three optimizers.", range="[0, inf)"),
         weight_decay=Key(0.0, "float", "Adam weight decay.", range="[0, inf)"),
         beta1=Key(0.9, "float", "Adam beta1.", range="[0, 1)"),
@@ -100,7 +105,7 @@ SCHEMA = dict(
         eval_freq=Key(0, "int", "Iterations between test-split retrieval evaluations logged to TensorBoard; 0 is off.", range="[0, inf)"),
         eval_pairs=Key(0, "int", "Test pairs used by the in-training evaluation; 0 uses them all.", range="[0, inf)"),
         keep_last=Key(0, "int", "Keep only this many newest checkpoints; 0 keeps all.", range="[0, inf)"),
-        num_workers=Key(2, "int", "DataLoader worker processes.", range="[0, inf)"),
+        num_workers=Key(2, "int", "DataLoader worker processes.", range="[0, 256]"),
         precision=Key("fp32", "str", "`fp32`, `bf16` or `fp16` (autocast; fp16 adds a gradient scaler).",
                       ("fp32", "bf16", "fp16")),
         channels_last=Key(False, "bool", "Use the channels-last memory format for images and convolutions."),
@@ -109,7 +114,7 @@ SCHEMA = dict(
     ),
     test=dict(
         test_iters=Key(50000, "int_or_latest", "Checkpoint iteration to test; `\"latest\"` takes the newest.", range="[0, inf)"),
-        batch_size=Key(16, "int", "Pairs per test batch.", range="[1, inf)"),
+        batch_size=Key(16, "int", "Pairs per test batch.", range="[1, 2^16]"),
         test_path=Key("", "str", "Run directory whose `models/<test_iters>-checkpoint.pt` is tested; "
                       "results go to its `results/`."),
         num_results=Key(0, "int", "Test batches drawn as result grids; 0 draws them all.", range="[0, inf)"),
@@ -180,12 +185,25 @@ _TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false"
                "int_list": "a list of integers", "int_or_latest": "an integer or \"latest\""}
 
 
-def _normalise(kind, value):
+def _normalise(kind, value, path):
     if kind == "float":
-        return float(value)
+        number = float(value) if not isinstance(value, int) or abs(value) < 2 ** 1023 else math.inf
+        if not math.isfinite(number):
+            raise UserError(f"config: '{path}' is {_shown(value)}; numbers must be finite")
+        return number
     if kind == "bool":
         return bool(value)
     return value
+
+
+def _shown(value):
+    """A value as a message shows it: JSON, a long integer cut to its first digits."""
+    digits = str(abs(value)) if isinstance(value, int) and not isinstance(value, bool) else ""
+    if len(digits) > 40:
+        return f"{'-' if value < 0 else ''}{digits[:20]}... ({len(digits)} digits)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return {math.inf: "Infinity", -math.inf: "-Infinity"}.get(value, "NaN")
+    return json.dumps(value)
 
 
 def _all_keys(schema=SCHEMA, prefix=""):
@@ -222,15 +240,24 @@ def _check(raw, schema, prefix):
             continue
         value = raw[name]
         if not _type_ok(spec.type, value):
-            raise UserError(f"config: '{path}' must be {_TYPE_NAMES[spec.type]}, got {json.dumps(value)}")
-        value = _normalise(spec.type, value)
-        if spec.range and value != "latest" and not _in_range(spec.range, value):
-            raise UserError(f"config: '{path}' is {json.dumps(value)}; it must be in {spec.range}")
+            shown = _shown(value) if isinstance(value, (int, float)) else _short(json.dumps(value))
+            raise UserError(f"config: '{path}' must be {_TYPE_NAMES[spec.type]}, got {shown}")
+        value = _normalise(spec.type, value, path)
+        if spec.range and spec.type == "int_list":
+            outside = [v for v in value if not _in_range(spec.range, v)]
+            if outside:
+                raise UserError(f"config: '{path}' holds {_shown(outside[0])}; each must be in {spec.range}")
+        elif spec.range and value != "latest" and not _in_range(spec.range, value):
+            raise UserError(f"config: '{path}' is {_shown(value)}; it must be in {spec.range}")
         if spec.choices and value not in spec.choices:
             allowed = ", ".join(json.dumps(c) for c in spec.choices)
-            raise UserError(f"config: '{path}' is {json.dumps(value)}; choose one of {allowed}")
+            raise UserError(f"config: '{path}' is {_short(json.dumps(value))}; choose one of {allowed}")
         out[name] = value
     return out
+
+
+def _short(text, limit=60):
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _bound(text):
@@ -255,9 +282,13 @@ def is_device_name(text):
 
 
 def _validate_values(cfg):
+    # The run directory is <output_root>/<date>_<id>: a separator or '..' would put it elsewhere.
+    if any(bad in cfg.id for bad in ("/", "\\", "..", "\0")) or len(cfg.id) > 200:
+        raise UserError(f"config: 'id' is {_short(json.dumps(cfg.id))}; it names the run directory: no path "
+                        "separators, no '..', at most 200 characters")
     for path in ("model.encoder_channels", "model.decoder_channels"):
         section, name = path.split(".")
-        if len(cfg[section][name]) != 4 or min(cfg[section][name]) <= 0:
+        if len(cfg[section][name]) != 4:
             raise UserError(f"config: '{path}' must list four positive channel counts")
     device = cfg.device
     if not is_device_name(device):
@@ -266,6 +297,46 @@ def _validate_values(cfg):
         raise UserError("config: 'training.resume_iters' is set but 'training.restored_model_path' is empty")
     if not cfg.train and not cfg.test.test_path:
         raise UserError("config: 'test.test_path' is empty; test mode needs the run directory to test")
+
+
+class _Pairs(list):
+    """A JSON object as json read it: its (key, value) pairs in order, a key given twice included."""
+
+
+class _Unreadable(Exception):
+    pass
+
+
+class _Duplicate(_Unreadable):
+    pass
+
+
+def _objects(value, path=""):
+    """value with every _Pairs made a dict; _Duplicate naming a key given twice (json would keep the last)."""
+    if isinstance(value, _Pairs):
+        out = {}
+        for key, item in value:
+            if key in out:
+                raise _Duplicate(f"key '{path}{key}' appears twice; keep one")
+            out[key] = _objects(item, f"{path}{key}.")
+        return out
+    if isinstance(value, list):
+        return [_objects(item, path) for item in value]
+    return value
+
+
+def parse_json(text):
+    """json.loads, refusing a key given twice (_Duplicate); what json itself cannot read (an integer of more
+    digits than Python converts, brackets nested deeper than its recursion limit) raises _Unreadable with
+    the reason."""
+    try:
+        return _objects(json.loads(text, object_pairs_hook=_Pairs))
+    except json.JSONDecodeError as e:
+        raise _Unreadable(f"line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise _Unreadable("it nests brackets too deeply") from None
+    except ValueError:  # the only other one json.loads raises: int("...") of too many digits
+        raise _Unreadable(f"it holds an integer of more than {sys.get_int_max_str_digits()} digits") from None
 
 
 def parse_override(text):
@@ -291,9 +362,10 @@ def parse_override(text):
     if spec.type == "int_or_latest" and raw == "latest":
         return parts, raw
     try:
-        return parts, json.loads(raw)
-    except json.JSONDecodeError:
-        raise UserError(f"--set '{path}': cannot read '{raw}' as {_TYPE_NAMES[spec.type]}") from None
+        return parts, parse_json(raw)
+    except _Unreadable as e:
+        reason = f" ({e})" if not str(e).startswith("line ") else ""
+        raise UserError(f"--set '{path}': cannot read '{_short(raw, 20)}' as {_TYPE_NAMES[spec.type]}{reason}") from None
 
 
 def build_config(raw, overrides=()):
@@ -319,9 +391,11 @@ def load_config(path, overrides=()):
         raise UserError(f"config file not found: {path}")
     try:
         with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
-    except json.JSONDecodeError as e:
-        raise UserError(f"config file {path} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+            raw = parse_json(f.read())
+    except _Duplicate as e:
+        raise UserError(f"config file {path}: {e}") from None
+    except _Unreadable as e:
+        raise UserError(f"config file {path} is not valid JSON: {e}") from None
     except UnicodeDecodeError as e:
         raise UserError(f"config file {path} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
                         "save it as UTF-8 JSON") from None
@@ -344,7 +418,7 @@ def markdown_table():
         if spec.choices and spec.type == "str":
             doc += " One of " + ", ".join(f"`{c}`" for c in spec.choices) + "."
         if spec.range:
-            doc += f" Range: `{spec.range}`."
+            doc += f" Range{' of each' if spec.type == 'int_list' else ''}: `{spec.range}`."
         lines.append(f"| `{path}` | {_default_text(spec)} | {doc} |")
     return "\n".join(lines)
 

@@ -6,7 +6,15 @@ import re
 import secrets
 import shutil
 
-_TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]{8}$")
+_TEMPORARY = re.compile(r"^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}$")
+
+
+def temporary_name(path):
+    """A new name beside `path` for what is to become it."""
+    folder, name = os.path.split(os.path.abspath(path))
+    # Hidden, so an image listing never picks it up; random, so processes on several machines sharing a
+    # file system cannot collide; with the writer's process id, so remove_stale() knows when it is orphaned.
+    return os.path.join(folder, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
 
 
 @contextlib.contextmanager
@@ -15,11 +23,10 @@ def atomic_path(path, fsync=True):
     completes, a file is fsynced (unless fsync=False) and the result renamed to `path`, replacing a file
     or an empty folder. After an exception, Ctrl-C included, the temporary is removed and `path` is left
     as it was, so no reader ever sees half of it. A folder's files are not fsynced one by one: thousands
-    of flushes would dominate the run, and a power cut's casualty is an image the start-up scan names."""
-    folder, name = os.path.split(os.path.abspath(path))
-    # Hidden, so an image listing never picks it up; random, so processes on several machines sharing a
-    # file system cannot collide; with the writer's process id, so remove_stale() knows when it is orphaned.
-    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    of flushes would dominate the run, and a power cut's casualty is an image the start-up scan names.
+    A temporary that cannot be removed (a file system gone read-only) stays for remove_stale(): the error
+    that stopped the block is the one raised, not the cleanup's."""
+    tmp = temporary_name(path)
     try:
         yield tmp
         if fsync and os.path.isfile(tmp):
@@ -30,10 +37,10 @@ def atomic_path(path, fsync=True):
                 os.close(fd)
         os.replace(tmp, path)
     finally:
-        if os.path.isdir(tmp) and not os.path.islink(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
+            if os.path.isdir(tmp) and not os.path.islink(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif os.path.lexists(tmp):
                 os.remove(tmp)
 
 
@@ -47,14 +54,15 @@ def _alive(pid):
     return True
 
 
-def remove_stale(folder):
+def remove_stale(folder, target=None):
     """Remove the temporaries of atomic_path in `folder` whose writer is gone (a SIGKILL or power cut
-    mid-write leaves them, as large as what they were to become); returns their names. A writer on another
-    machine looks gone, so call it only on folders this machine's process alone writes (a run's models/)."""
+    mid-write leaves them, as large as what they were to become); only those of `folder/target` when
+    given. Returns their names. A writer on another machine looks gone, so call it only where this
+    machine's processes alone write (a run's models/, the output a command is about to write)."""
     stale = []
     for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
         m = _TEMPORARY.match(name)
-        if m and not _alive(int(m.group(1))):
+        if m and (target is None or m.group(1) == target) and not _alive(int(m.group(2))):
             path = os.path.join(folder, name)
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)

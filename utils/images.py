@@ -1,13 +1,52 @@
-"""Image files: grids (each row one kind of image, each column one item of the batch) and images saved
-whole or not at all."""
+"""Image files: decoded to RGB whatever their mode, grids (each row one kind of image, each column one item
+of the batch) and images saved whole or not at all."""
 import os
 
+import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torchvision.transforms.v2.functional import to_pil_image
 from torchvision.utils import make_grid
 
 from utils.files import atomic_path
+
+
+# What decoding a damaged, unsupported or oversized file raises (PIL refuses images of more than twice
+# Image.MAX_IMAGE_PIXELS, 179 M pixels, as possible decompression bombs).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def _to_8_bits(img):
+    """Grey images of more than 8 bits as 8-bit "L": convert() would clip them at 255 instead of scaling.
+    I;16 and I (what Pillow makes of 16-bit sources) span 0..65535; F (floating point) spans 0..1."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        scale = 257
+    elif img.mode == "F":
+        scale = 1 / 255
+    else:
+        return img
+    values = np.asarray(img, dtype=np.float64) / scale
+    return Image.fromarray(values.round().clip(0, 255).astype(np.uint8), "L")
+
+
+def to_rgb(img):
+    """An RGB copy of a PIL image of any mode: more than 8 bits scaled (not clipped), transparent pixels
+    composited onto white (dropping alpha would show whatever colour they hide)."""
+    img = _to_8_bits(img)
+    if img.mode in _ALPHA_MODES or "transparency" in img.info:
+        img = img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img)
+    return img.convert("RGB")
+
+
+def decode_rgb(path):
+    """The image file at `path` as an RGB PIL image, turned upright by its EXIF orientation (phone photos):
+    the one decoding of training data, test data and users' images. Raises one of DECODE_ERRORS."""
+    with Image.open(path) as img:
+        ImageOps.exif_transpose(img, in_place=True)  # no copy: the decoded image is this call's own
+        return to_rgb(img)
 
 
 def grid_image(rows):

@@ -1,12 +1,15 @@
 """Run directories: `<output_root>/<YYYY-MM-DD_HH-MM>_<id>/` with config.json, logs/, samples/,
 results/ and models/. An existing directory is never overwritten: a suffix makes the name new."""
+import contextlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 
 from utils.errors import UserError
+from utils.files import atomic_path
 
 _RESUMED = re.compile(r"^config_resume_(\d+)\.json$")
 
@@ -34,7 +37,9 @@ def _make_new(path):
 
 def create_run_dir(cfg, resume_dir=None, iteration=0):
     """A new run directory for cfg, or resume_dir when continuing a run (its config.json is kept and
-    the resumed config saved beside it)."""
+    the resumed config saved beside it). The config is written whole or not at all: an empty
+    config_resume_<iter>.json would be what the next resume reads. A write that fails (a full disk) is a
+    UserError, and a new directory is removed again."""
     if resume_dir:
         run_dir = resume_dir
         config_name = f"config_resume_{iteration}.json"
@@ -42,26 +47,50 @@ def create_run_dir(cfg, resume_dir=None, iteration=0):
         name = f"{time.strftime('%Y-%m-%d_%H-%M')}_{cfg.id}"
         run_dir = _make_new(os.path.join(cfg.output_root, name))
         config_name = "config.json"
-    for sub in ("logs", "samples", "results", "models"):
-        os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
-    with open(os.path.join(run_dir, config_name), "w", encoding="utf-8") as f:
-        json.dump(cfg.to_dict(), f, indent=4)
+    path = os.path.join(run_dir, config_name)
+    try:
+        for sub in ("logs", "samples", "results", "models"):
+            os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            json.dump(cfg.to_dict(), f, indent=4)
+    except OSError as e:
+        if not resume_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
     return run_dir
 
 
 def check_writable(folder, what):
     """UserError naming `what` unless `folder` exists or can be created, and files can be written in it;
-    called before any work starts. Creates nothing that stays."""
+    called before any work starts. Creates nothing that stays. It writes real bytes: on a full disk an
+    empty file can still be created."""
     existing = os.path.abspath(folder)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         raise UserError(f"{what} {folder} cannot be a folder: {existing} is a file")
     try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
+        with tempfile.TemporaryFile(dir=existing) as f:
+            f.write(bytes(4096))  # one block
+            f.flush()
+            os.fsync(f.fileno())  # where space is allocated late (XFS, NFS), the full disk shows here
     except OSError as e:
-        raise UserError(f"{what} {folder} is not writable: cannot create a file in {existing} ({e.strerror})") from None
+        raise UserError(f"{what} {folder} is not writable: cannot write a file in {existing} ({e.strerror})") from None
+
+
+@contextlib.contextmanager
+def results_or_nothing(run_dir):
+    """While test mode fills fresh_name(run_dir, "results") (as it does), a failed write (a full disk)
+    removes what it wrote there and raises one UserError: no half-filled results folder stays."""
+    path = fresh_name(run_dir, "results")
+    existed = os.path.isdir(path)
+    try:
+        yield
+    except OSError as e:
+        shutil.rmtree(path, ignore_errors=True)
+        if existed:  # it was there, empty, before
+            os.makedirs(path, exist_ok=True)
+        raise UserError(f"cannot write the test results in {run_dir}: {e.strerror or e}") from None
 
 
 def saved_config_path(run_dir):

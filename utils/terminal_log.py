@@ -1,4 +1,5 @@
 """`log.txt` in the run directory: a plain-text copy of what the terminal showed during training."""
+import contextlib
 import sys
 
 from utils.errors import UserError, one_line
@@ -10,13 +11,16 @@ class TerminalLog:
     """While active, everything this process writes to stdout and stderr also goes to a log file. What
     comes before open() names the file is kept in memory (the run directory is made only once the data
     and the checkpoint are known good) and written first. A progress line redrawn in place becomes one
-    line per redraw, and a UserError that ends the block is logged as the one line the user sees.
+    line per redraw, and a UserError that ends the block is logged as the one line the user sees. A log
+    that cannot be written (a full disk) stops with one warning; the terminal goes on.
     enabled=False (processes other than rank 0) passes everything through untouched."""
 
     def __init__(self, enabled=True):
         self.enabled = enabled
         self._pending = []
         self._file = None
+        self._path = None
+        self._stopped = False
         self._line_start = True
 
     def __enter__(self):
@@ -29,12 +33,24 @@ class TerminalLog:
         """Append from now on to `path` (a resumed run continues its log), after what came before."""
         if not self.enabled:
             return
-        # Flushed on every write: a DataLoader worker forked later must not inherit unwritten text.
-        self._file = open(path, "a", encoding="utf-8")
-        for text in self._pending:
-            self._file.write(text)
-        self._pending = []
-        self._file.flush()
+        self._path = path
+        pending, self._pending = self._pending, []
+        try:
+            # Flushed on every write: a DataLoader worker forked later must not inherit unwritten text.
+            self._file = open(path, "a", encoding="utf-8")
+            for text in pending:
+                self._file.write(text)
+            self._file.flush()
+        except OSError as e:
+            self._stop(e)
+
+    def _stop(self, error):
+        with contextlib.suppress(OSError):
+            if self._file is not None:
+                self._file.close()
+        self._file, self._stopped = None, True
+        self._streams[1].write(f"warning: cannot write {self._path} ({error.strerror or error}); the terminal's "
+                               "lines are no longer logged\n")
 
     def write(self, text):
         for i, part in enumerate(text.split(_REDRAW)):
@@ -46,11 +62,14 @@ class TerminalLog:
         if not text:
             return
         self._line_start = text.endswith("\n")
-        if self._file is None:
+        if self._file is not None:
+            try:
+                self._file.write(text)
+                self._file.flush()
+            except OSError as e:
+                self._stop(e)
+        elif not self._stopped:
             self._pending.append(text)
-        else:
-            self._file.write(text)
-            self._file.flush()
 
     def __exit__(self, exc_type, exc, tb):
         if not self.enabled:
@@ -59,7 +78,9 @@ class TerminalLog:
         if self._file is not None:
             if isinstance(exc, UserError):
                 self.write(("" if self._line_start else "\n") + f"error: {one_line(exc)}\n")
-            self._file.close()
+            if self._file is not None:  # unless writing that line stopped the log
+                with contextlib.suppress(OSError):
+                    self._file.close()
 
 
 class _Tee:
