@@ -12,7 +12,7 @@ from dataloader.registry import load_dataset
 from dataloader.sampler import ResumableSampler
 from metrics.evaluate import evaluate, evaluation_line, log_evaluation
 from models.iiae import IIAE, check_feature_norm, evaluating
-from models.losses import LOSS_NAMES, iiae_loss, kl_annealing, kl_scale
+from models.losses import LOSS_NAMES, iiae_loss, kl_annealing, kl_scale, kl_scaling_warning
 from models.translate import translation_rows
 from utils import checkpoint as ckpt
 from utils.distributed import any_true, mean_over_processes
@@ -142,6 +142,9 @@ class Solver:
             train_set, test_set, run_dir, writer = self._prepare_training(log)
             fixed = self._fixed_batch(test_set)
             scale = kl_scale(cfg.model.kl_scaling, t.batch_size * ctx.world_size, len(train_set))
+            warning = kl_scaling_warning(cfg.model.kl_scaling, t.batch_size, ctx.world_size, len(train_set))
+            if warning and ctx.is_main:
+                print(warning, flush=True)
             net = self.wrapped_model()
             data = iter(self.train_loader(train_set, self.iteration))
             watch = NonFiniteWatch(LOSS_NAMES, self.device)
