@@ -14,7 +14,7 @@ from metrics.evaluation import Subject, evaluate, log_scalars, summary_line
 from metrics.measures import MEASURES
 from models.iiae import evaluating
 from models.loading import build_model, restore_networks
-from models.losses import LOSS_NAMES, LOSS_WEIGHTS, iiae_loss, kl_annealing, kl_scale
+from models.losses import LOSS_NAMES, LOSS_WEIGHTS, iiae_loss, kl_annealing, kl_scale, kl_scaling_warning
 from models.translate import translation_rows
 from utils import checkpoint as ckpt
 from utils.distributed import any_true, mean_over_processes
@@ -146,6 +146,9 @@ class Solver:
         with TerminalLog(enabled=ctx.is_main) as log, RunLock() as lock:
             train_set, test_set, fixed, run_dir, writer = self._prepare_training(log, lock)
             scale = kl_scale(cfg.model.kl_scaling, t.batch_size * ctx.world_size, len(train_set))
+            warning = kl_scaling_warning(cfg.model.kl_scaling, t.batch_size, ctx.world_size, len(train_set))
+            if warning and ctx.is_main:
+                print(warning, flush=True)
             net = self.wrapped_model()
             data = iter(self.train_loader(train_set, self.iteration))
             watch = NonFiniteWatch(LOSS_NAMES, self.device)

@@ -1,4 +1,4 @@
-"""The IIAE objective (the paper's bound with the seed's loss weights, KL annealing and KL scaling) as
+"""The IIAE objective (the paper's bound with the reference port's loss weights, KL annealing and KL scaling) as
 pure functions of tensors and numbers."""
 import math
 
@@ -27,8 +27,22 @@ def kl_annealing(iteration, anneal_iters):
 
 
 def kl_scale(scaling, batch_size, num_pairs):
-    """The factor on every KL term: batch/pairs (the seed's scaling, with the pair count fixed) or 1."""
+    """The factor on every KL term: batch/pairs (the reference port's scaling, with the pair count fixed) or 1."""
     return batch_size / num_pairs if scaling == "batch_over_dataset" else 1.0
+
+
+def kl_scaling_warning(scaling, batch_size, processes, num_pairs):
+    """The line a run prints first when its KL factor depends on the dataset's size; None when it does not.
+    batch_size: per process, as in the config."""
+    if scaling != "batch_over_dataset":
+        return None
+    factor = kl_scale(scaling, batch_size * processes, num_pairs)
+    plural = "es" if processes != 1 else ""
+    return (f"warning: model.kl_scaling \"batch_over_dataset\" (the reference port's) multiplies every KL term "
+            f"by batch {batch_size} x {processes} process{plural} / {num_pairs} training pairs = {factor:.6g}, so "
+            f"this config's objective changes with the dataset's size: on 10 times the pairs the KL terms weigh "
+            f"10 times less. \"kl_scaling\": \"none\" with every KL weight times {factor:.6g} is this objective "
+            f"at any size.")
 
 
 def iiae_loss(outputs, x, y, weights, anneal, scale):

@@ -44,6 +44,31 @@ def test_shipped_configs_load():
         load_config(os.path.join(ROOT, "configs", name))
 
 
+def test_kl_defaults_are_the_demos_objective_at_any_size():
+    """A config that names no KL setting gets the plain KL and the demo's weights: the reference port's 5.02 and
+    0.02 and the demo's 10 times its batch over its training pairs, 16 / 4,500."""
+    cfg = build_config({"dataset": "paired", "path_to_data": "data"})
+    assert cfg.model.kl_scaling == "none"
+    factor = 16 / 4500
+    assert cfg.training.X_kld_weight == pytest.approx(5.02 * factor, rel=1e-12)
+    assert cfg.training.S_kld_weight == pytest.approx(0.02 * factor, rel=1e-12)
+    assert cfg.training.inter_kld_weight == pytest.approx(10 * factor, rel=1e-12)
+    demo = load_config(os.path.join(ROOT, "configs", "demo.json"))
+    assert demo.model.kl_scaling == "none" and demo.training.batch_size == 16
+    for key, port_weight in (("X_kld_weight", 5.02), ("S_kld_weight", 0.02), ("inter_kld_weight", 10)):
+        assert demo.training[key] == pytest.approx(port_weight * factor, rel=1e-12), key
+
+
+def test_reference_port_configs_keep_its_kl_scaling():
+    # The verbatim sample config gets the new default; the shipped copies name the reference port's scaling.
+    assert build_config(seed_readme_config()).model.kl_scaling == "none"
+    for name in ("config_MNIST.json", "config_Cars.json", "config_AFHQ.json"):
+        cfg = load_config(os.path.join(ROOT, "configs", name))
+        assert cfg.model.kl_scaling == "batch_over_dataset", name
+        assert (cfg.training.X_kld_weight, cfg.training.S_kld_weight, cfg.training.inter_kld_weight) == \
+            (5.02, 0.02, 5.0), name
+
+
 def test_unknown_key_suggests_nearest():
     with pytest.raises(UserError, match=r"unknown key 'training.max_iter'; did you mean 'training.max_iters'"):
         build_config({**SEED_SAMPLE, "training": {**SEED_SAMPLE["training"], "max_iter": 3}})

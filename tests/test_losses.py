@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from models.losses import LOSS_NAMES, gaussian_kl, iiae_loss, kl_annealing, kl_scale
+from models.losses import LOSS_NAMES, gaussian_kl, iiae_loss, kl_annealing, kl_scale, kl_scaling_warning
 
 
 def _normal(mean, logvar):
@@ -32,6 +32,16 @@ def test_annealing_and_scaling():
     assert kl_annealing(123, 0) == 1.0
     assert kl_scale("batch_over_dataset", 16, 4000) == pytest.approx(0.004)
     assert kl_scale("none", 16, 4000) == 1.0
+
+
+def test_size_dependent_scaling_warns_with_the_global_factor():
+    # 8 per process x 2 processes over 100 pairs: 16 / 100 = 0.16.
+    text = kl_scaling_warning("batch_over_dataset", 8, 2, 100)
+    assert text.startswith("warning: model.kl_scaling \"batch_over_dataset\"")
+    assert "batch 8 x 2 processes / 100 training pairs = 0.16," in text
+    assert "changes with the dataset's size" in text and "every KL weight times 0.16 " in text
+    assert "= 0.00355556," in kl_scaling_warning("batch_over_dataset", 16, 1, 4500)
+    assert kl_scaling_warning("none", 16, 1, 4500) is None
 
 
 def test_total_loss_by_hand():

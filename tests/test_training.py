@@ -75,6 +75,17 @@ def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path, 
     assert os.path.exists(os.path.join(run, "results_2", "retrieval.json"))
 
 
+def test_size_dependent_kl_scaling_is_warned_in_the_first_lines(write_config, tmp_path):
+    config = write_config(training={"max_iters": 1, "sample_freq": 1, "model_save_freq": 1, "print_freq": 1})
+    assert main.main([config, "--set", "model.kl_scaling=batch_over_dataset"]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    log = open(os.path.join(run, "log.txt")).read().splitlines()
+    # The tiny set's 16 training pairs in batches of 4: a factor of 4 / 16.
+    assert log[0] == f"run directory: {run}"
+    assert log[1].startswith("warning: model.kl_scaling \"batch_over_dataset\"")
+    assert "batch 4 x 1 process / 16 training pairs = 0.25," in log[1]
+
+
 def test_save_load_round_trip_restores_identical_outputs(write_config, tmp_path):
     config = write_config(training={"max_iters": 3, "model_save_freq": 3})
     assert main.main([config]) == 0

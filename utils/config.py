@@ -55,10 +55,13 @@ SCHEMA = dict(
         leaky_slope=Key(0.02, "float", "LeakyReLU slope (the seed's 0.02; the official TF code uses 0.2)."),
         logvar_clamp=Key(9.21, "float", "Log-variances are clamped to [-c, c], as in the official code (variance <= 1e4).", range="(0, inf)"),
         kl_anneal_iters=Key(25000, "int", "KL annealing a(t) = 1 - exp(-t / this); 0 turns annealing off (a = 1).", range="[0, inf)"),
-        kl_scaling=Key("batch_over_dataset", "str",
-                       "`batch_over_dataset` multiplies every KL term by batch_size / number of training pairs "
-                       "(the seed's choice, with the pair count fixed); `none` uses the plain KL as the paper does.",
-                       ("batch_over_dataset", "none")),
+        kl_scaling=Key("none", "str",
+                       "`none` uses the plain KL of the paper, so a config means the same objective on any "
+                       "number of training pairs. `batch_over_dataset` multiplies every KL term by the global "
+                       "batch (batch_size x processes) / number of training pairs, the reference port's choice: "
+                       "its objective changes with the dataset's size (16/100 on 100 pairs, 16/60,000 on full "
+                       "MNIST-CDCB), and the run's first lines warn with the factor.",
+                       ("none", "batch_over_dataset")),
         feature_norm=Key("instance", "str",
                          "Normalization in the shared feature extractor F, whose convolutions serve both domains: "
                          "`instance` (per-domain InstanceNorm: each image's own statistics), `domain` (per-domain "
@@ -96,9 +99,17 @@ SCHEMA = dict(
         milestones=Key([10000, 30000], "int_list", "Iterations at which the learning rate is multiplied by scheduler_gamma."),
         scheduler_gamma=Key(0.5, "float", "Learning-rate decay factor at each milestone.", range="(0, inf)"),
         rec_weight=Key(100.02, "float", "Weight of the L1 reconstruction terms.", range="[0, inf)"),
-        X_kld_weight=Key(5.02, "float", "Weight of KL(q(z^x|x)||N(0,I)) + KL(q(z^y|y)||N(0,I)) (annealed).", range="[0, inf)"),
-        S_kld_weight=Key(0.02, "float", "Weight of KL(q(z^s|x,y)||N(0,I)) (annealed).", range="[0, inf)"),
-        inter_kld_weight=Key(5.0, "float", "Weight of KL(q(z^s|x,y)||r^x(z^s|x)) + KL(q(z^s|x,y)||r^y(z^s|y)).", range="[0, inf)"),
+        X_kld_weight=Key(0.017848888888888889, "float",
+                         "Weight of KL(q(z^x|x)||N(0,I)) + KL(q(z^y|y)||N(0,I)) (annealed). The three KL weights "
+                         "default to the demo's: the reference port's 5.02 and 0.02 and the demo's 10, each times "
+                         "16/4,500 (the demo's batch over its 4,500 training pairs). The reference port's weights "
+                         "(its sample config sets them) weigh the KL terms training pairs / batch times more under "
+                         "`none` than in the reference port (281 times on 4,500 pairs); "
+                         "`\"kl_scaling\": \"batch_over_dataset\"` in `model` restores its objective.", range="[0, inf)"),
+        S_kld_weight=Key(0.000071111111111111111, "float", "Weight of KL(q(z^s|x,y)||N(0,I)) (annealed).",
+                         range="[0, inf)"),
+        inter_kld_weight=Key(0.035555555555555556, "float",
+                             "Weight of KL(q(z^s|x,y)||r^x(z^s|x)) + KL(q(z^s|x,y)||r^y(z^s|y)).", range="[0, inf)"),
         print_freq=Key(100, "int", "Iterations between TensorBoard scalars and progress-line updates.", range="[1, inf)"),
         sample_freq=Key(2000, "int", "Iterations between sample grids (`samples/<iter>/`).", range="[1, inf)"),
         model_save_freq=Key(5000, "int", "Iterations between checkpoints (one is always written at the end).", range="[1, inf)"),
