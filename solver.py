@@ -11,7 +11,7 @@ from torch.utils.tensorboard import SummaryWriter
 from dataloader.registry import load_dataset
 from dataloader.sampler import ResumableSampler
 from metrics.evaluate import evaluate, evaluation_line, log_evaluation
-from models.iiae import IIAE, check_feature_norm, evaluating
+from models.iiae import IIAE, check_decoder, check_feature_norm, evaluating
 from models.losses import LOSS_NAMES, iiae_loss, kl_annealing, kl_scale
 from models.translate import translation_rows
 from utils import checkpoint as ckpt
@@ -63,7 +63,7 @@ class Solver:
                            for name, opt in self.optimizers.items()}
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == "fp16")
         self.loss_weights = {"rec": t.rec_weight, "X_kld": t.X_kld_weight, "S_kld": t.S_kld_weight,
-                             "inter_kld": t.inter_kld_weight}
+                             "inter_kld": t.inter_kld_weight, "cross_rec_weight": t.cross_rec_weight}
         self.checkpoint = ckpt.CheckpointIO(self.model, self.optimizers, self.schedulers, self.scaler,
                                             cfg.resolution, cfg.to_dict())
         self.iteration = 0
@@ -122,7 +122,7 @@ class Solver:
         autocast = (torch.autocast(self.device.type, dtype=_DTYPES[precision]) if precision in _DTYPES
                     else contextlib.nullcontext())
         with autocast:
-            outputs = net(x, y)
+            outputs = net(x, y, self.loss_weights["cross_rec_weight"] > 0)
         terms = iiae_loss(outputs, x, y, self.loss_weights, anneal, scale)
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
@@ -191,6 +191,7 @@ class Solver:
         if t.resume_iters:
             _, path, state = ckpt.find_checkpoint(t.restored_model_path, t.resume_iters)
             check_feature_norm(ckpt.networks_of(state, path), self.cfg.model.feature_norm, path)
+            check_decoder(ckpt.networks_of(state, path), self.cfg.model.decoder, path)
             self.iteration = self.checkpoint.load(state, path)
         if self.iteration >= t.max_iters:
             raise UserError(f"config: 'training.max_iters' is {t.max_iters} but the run is already at "

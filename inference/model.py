@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from models.iiae import IIAE, check_feature_norm
+from models.iiae import IIAE, check_decoder, check_feature_norm
 from utils.checkpoint import find_checkpoint, load_checkpoint, load_model_state
 from utils.config import build_config, load_config
 from utils.distributed import pick_device
@@ -90,6 +90,7 @@ def load_model(source, checkpoint=None, device="cpu"):
         raise UserError(f"model not found: {source} (give a run directory, a checkpoint or a weights file)")
     model = IIAE.from_config(cfg.resolution, cfg.model)
     check_feature_norm(weights, cfg.model.feature_norm, path)
+    check_decoder(weights, cfg.model.decoder, path)
     load_model_state(model, weights, path, hint)
     model.to(device).eval()
     return Loaded(model, cfg.resolution, cfg.model.to_dict(), iteration, path,

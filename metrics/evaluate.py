@@ -13,7 +13,7 @@ from dataloader.sampler import balanced_batches
 from metrics.codes import compute_codes, retrieval_inputs, save_features
 from metrics.fidelity import KNOWN_ANSWER_DATASETS, fidelity_report, format_fidelity
 from metrics.retrieval import format_report, retrieval_report
-from models.iiae import IIAE, check_feature_norm, evaluating
+from models.iiae import IIAE, check_decoder, check_feature_norm, evaluating
 from models.translate import fixed_source_rows, translation_rows
 from utils import checkpoint as ckpt
 from utils.errors import UserError
@@ -86,6 +86,7 @@ def run_test(cfg, context):
     torch.manual_seed(cfg.seed)
     model = IIAE.from_config(cfg.resolution, cfg.model).to(context.device)
     check_feature_norm(ckpt.networks_of(state, path), cfg.model.feature_norm, path)
+    check_decoder(ckpt.networks_of(state, path), cfg.model.decoder, path)
     ckpt.load_networks(model, state, path, cfg.resolution)
     test_set = load_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, False,
                             os.path.join(cfg.output_root, ".cache"), context)

@@ -4,8 +4,8 @@ import math
 
 import torch
 
-LOSS_NAMES = ("recon_X_loss", "recon_Y_loss", "kl_X_loss", "kl_Y_loss", "kl_S_loss",
-              "kl_interX_loss", "kl_interY_loss", "total_loss")
+LOSS_NAMES = ("recon_X_loss", "recon_Y_loss", "cross_recon_X_loss", "cross_recon_Y_loss", "kl_X_loss", "kl_Y_loss",
+              "kl_S_loss", "kl_interX_loss", "kl_interY_loss", "total_loss")
 
 
 def gaussian_kl(mean0, logvar0, mean1=None, logvar1=None):
@@ -32,7 +32,8 @@ def kl_scale(scaling, batch_size, num_pairs):
 def iiae_loss(outputs, x, y, weights, anneal, scale):
     """Every term of the objective and their weighted total, as a dict keyed by LOSS_NAMES.
 
-    outputs: IIAE.forward's dict; weights: rec, X_kld, S_kld, inter_kld; anneal: a(t); scale: kl_scale.
+    outputs: IIAE.forward's dict; weights: rec, X_kld, S_kld, inter_kld and, when outputs has "cross_recon",
+    cross_rec_weight; anneal: a(t); scale: kl_scale. Without "cross_recon" the cross terms are 0.
     """
     # Computed in fp32 whatever precision the networks ran in.
     (mx, lx), (my, ly) = [(m.float(), lv.float()) for m, lv in outputs["exclusive"]]
@@ -48,8 +49,14 @@ def iiae_loss(outputs, x, y, weights, anneal, scale):
         "kl_interX_loss": scale * gaussian_kl(ms, ls, mrx, lrx),
         "kl_interY_loss": scale * gaussian_kl(ms, ls, mry, lry),
     }
+    cross = outputs.get("cross_recon")
+    for name, image, d in (("cross_recon_X_loss", x, 0), ("cross_recon_Y_loss", y, 1)):
+        terms[name] = torch.mean(torch.abs(cross[d].float() - image)) if cross else torch.zeros((), device=x.device)
     terms["total_loss"] = (weights["rec"] * (terms["recon_X_loss"] + terms["recon_Y_loss"])
                            + anneal * weights["X_kld"] * (terms["kl_X_loss"] + terms["kl_Y_loss"])
                            + anneal * weights["S_kld"] * terms["kl_S_loss"]
                            + weights["inter_kld"] * (terms["kl_interX_loss"] + terms["kl_interY_loss"]))
+    if cross:
+        terms["total_loss"] = terms["total_loss"] + weights["cross_rec_weight"] * (
+            terms["cross_recon_X_loss"] + terms["cross_recon_Y_loss"])
     return terms
