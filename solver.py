@@ -127,7 +127,7 @@ class Solver:
         autocast = (torch.autocast(self.device.type, dtype=_DTYPES[precision]) if precision in _DTYPES
                     else contextlib.nullcontext())
         with autocast:
-            outputs = net(x, y)
+            outputs = net(x, y, self.loss_weights["cross_rec_weight"] > 0)
         terms = iiae_loss(outputs, x, y, self.loss_weights, anneal, scale)
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)

@@ -6,7 +6,7 @@ import inspect
 import torch
 from torch import nn
 
-from models.networks import FEATURE_NORMS, Decoder, ExclusiveEncoder, SharedEncoder, init_weights
+from models.networks import DECODERS, FEATURE_NORMS, ExclusiveEncoder, SharedEncoder, init_weights
 from utils.errors import UserError
 
 DOMAINS = (0, 1)
@@ -15,7 +15,8 @@ DOMAINS = (0, 1)
 class IIAE(nn.Module):
     def __init__(self, resolution, exclusive_dim=8, shared_dim=128, shared_hidden=256,
                  encoder_channels=(32, 64, 128, 256), decoder_channels=(512, 256, 128, 64),
-                 dropout=0.5, leaky_slope=0.02, logvar_clamp=9.21, feature_norm="instance", init="pytorch"):
+                 dropout=0.5, leaky_slope=0.02, logvar_clamp=9.21, feature_norm="instance", init="pytorch",
+                 decoder="film"):
         super().__init__()
         if resolution < 32 or resolution & (resolution - 1):
             raise ValueError(f"resolution must be a power of two >= 32, got {resolution}")
@@ -31,7 +32,7 @@ class IIAE(nn.Module):
         self.joint_shared = SharedEncoder(resolution, 2 * feat, feat, shared_dim, shared_hidden,
                                           leaky_slope, logvar_clamp)
         self.decoders = nn.ModuleList(
-            Decoder(resolution, exclusive_dim + shared_dim, decoder_channels, dropout) for _ in DOMAINS)
+            DECODERS[decoder](resolution, exclusive_dim, shared_dim, decoder_channels, dropout) for _ in DOMAINS)
         # The seed's Kaiming-normal init kept the demo's shared code at chance for its first 500
         # iterations, where PyTorch's default layer init (6x smaller weight variance) had reached 0.6.
         if init == "kaiming_normal":
@@ -56,16 +57,22 @@ class IIAE(nn.Module):
             "decoders": list(self.decoders.parameters()),
         }
 
-    def forward(self, x, y):
-        """One training pass: the posterior parameters of every code and both reconstructions."""
+    def forward(self, x, y, cross=False):
+        """One training pass: the posterior parameters of every code and both reconstructions; with cross,
+        also each domain decoded from the other domain's single-domain shared code r (the code translation
+        uses), under "cross_recon"."""
         images = (x, y)
         exclusive = [self.exclusive[d](images[d]) for d in DOMAINS]
         feats = [self.features(images[d], d) for d in DOMAINS]
         single = [self.single_shared[d](feats[d]) for d in DOMAINS]
         joint = self.joint_shared(*feats)
         z_shared = self.sample(*joint)
-        recon = [self.decoders[d](self.sample(*exclusive[d]), z_shared) for d in DOMAINS]
-        return {"exclusive": exclusive, "single_shared": single, "joint_shared": joint, "recon": recon}
+        z_exclusive = [self.sample(*exclusive[d]) for d in DOMAINS]
+        recon = [self.decoders[d](z_exclusive[d], z_shared) for d in DOMAINS]
+        outputs = {"exclusive": exclusive, "single_shared": single, "joint_shared": joint, "recon": recon}
+        if cross:
+            outputs["cross_recon"] = [self.decoders[d](z_exclusive[d], self.sample(*single[1 - d])) for d in DOMAINS]
+        return outputs
 
     def sample(self, mean, logvar):
         """Reparameterised draw from N(mean, exp(logvar))."""
@@ -101,6 +108,21 @@ def check_feature_norm(state_dict, feature_norm, path):
         raise UserError(f"checkpoint {path} was trained with model.feature_norm \"{saved}\" but the config has "
                         f"\"{feature_norm}\": set \"feature_norm\": \"{saved}\" in the model section of the run's "
                         f"config.json (or --set model.feature_norm={saved})")
+
+
+def saved_decoder(state_dict):
+    """The `model.decoder` a state dict was saved with, read from D_x's parameter names."""
+    return "film" if "decoders.0.style.0.weight" in state_dict else "reference"
+
+
+def check_decoder(state_dict, decoder, path):
+    """A one-line error when a checkpoint's decoders were built with another `model.decoder` (runs made
+    before it existed used "reference")."""
+    saved = saved_decoder(state_dict)
+    if saved != decoder:
+        raise UserError(f"checkpoint {path} was trained with model.decoder \"{saved}\" but the config has "
+                        f"\"{decoder}\": set \"decoder\": \"{saved}\" in the model section of the run's "
+                        f"config.json (or --set model.decoder={saved})")
 
 
 @contextlib.contextmanager

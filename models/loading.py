@@ -2,7 +2,7 @@
 benches all build the network here and load a checkpoint's networks through restore_networks, so
 every check (an IIAE checkpoint at all, its architecture keys, resolution, parameter names and
 shapes) is made in one place and fails with one line naming the file."""
-from models.iiae import IIAE, check_feature_norm
+from models.iiae import IIAE, check_decoder, check_feature_norm
 from utils.checkpoint import checkpoint_fields
 from utils.errors import UserError
 
@@ -39,6 +39,7 @@ def restore_networks(model, state, path, resolution, model_section, hint="check 
     `resolution` and `model_section`."""
     weights = networks_of(state, path)
     check_feature_norm(weights, model_section["feature_norm"], path)
+    check_decoder(weights, model_section["decoder"], path)
     saved = state.get("resolution")
     if saved != resolution:
         hint = f"saved at resolution {saved}; this config has {resolution}"

@@ -5,9 +5,9 @@ import math
 import torch
 
 # The training section's keys that weigh the objective's terms, used under these names.
-LOSS_WEIGHTS = ("rec_weight", "X_kld_weight", "S_kld_weight", "inter_kld_weight")
-LOSS_NAMES = ("recon_X_loss", "recon_Y_loss", "kl_X_loss", "kl_Y_loss", "kl_S_loss",
-              "kl_interX_loss", "kl_interY_loss", "total_loss")
+LOSS_WEIGHTS = ("rec_weight", "X_kld_weight", "S_kld_weight", "inter_kld_weight", "cross_rec_weight")
+LOSS_NAMES = ("recon_X_loss", "recon_Y_loss", "cross_recon_X_loss", "cross_recon_Y_loss", "kl_X_loss", "kl_Y_loss",
+              "kl_S_loss", "kl_interX_loss", "kl_interY_loss", "total_loss")
 
 
 def gaussian_kl(mean0, logvar0, mean1=None, logvar1=None):
@@ -49,6 +49,7 @@ def iiae_loss(outputs, x, y, weights, anneal, scale):
     """Every term of the objective and their weighted total, as a dict keyed by LOSS_NAMES.
 
     outputs: IIAE.forward's dict; weights: {name: value} for LOSS_WEIGHTS; anneal: a(t); scale: kl_scale.
+    Without "cross_recon" in outputs (cross_rec_weight 0) the cross terms are 0.
     """
     # Computed in fp32 whatever precision the networks ran in.
     (mx, lx), (my, ly) = [(m.float(), lv.float()) for m, lv in outputs["exclusive"]]
@@ -64,8 +65,14 @@ def iiae_loss(outputs, x, y, weights, anneal, scale):
         "kl_interX_loss": scale * gaussian_kl(ms, ls, mrx, lrx),
         "kl_interY_loss": scale * gaussian_kl(ms, ls, mry, lry),
     }
+    cross = outputs.get("cross_recon")
+    for name, image, d in (("cross_recon_X_loss", x, 0), ("cross_recon_Y_loss", y, 1)):
+        terms[name] = torch.mean(torch.abs(cross[d].float() - image)) if cross else torch.zeros((), device=x.device)
     terms["total_loss"] = (weights["rec_weight"] * (terms["recon_X_loss"] + terms["recon_Y_loss"])
                            + anneal * weights["X_kld_weight"] * (terms["kl_X_loss"] + terms["kl_Y_loss"])
                            + anneal * weights["S_kld_weight"] * terms["kl_S_loss"]
                            + weights["inter_kld_weight"] * (terms["kl_interX_loss"] + terms["kl_interY_loss"]))
+    if cross:
+        terms["total_loss"] = terms["total_loss"] + weights["cross_rec_weight"] * (
+            terms["cross_recon_X_loss"] + terms["cross_recon_Y_loss"])
     return terms

@@ -103,13 +103,15 @@ class SharedEncoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """p(x|z^x,z^s) or p(y|z^y,z^s)."""
+    """p(x|z^x,z^s) or p(y|z^y,z^s) as in the reference port: the exclusive code enters only through the
+    first linear layer, beside the shared code."""
 
-    def __init__(self, resolution, code_dim, channels, dropout):
+    def __init__(self, resolution, exclusive_dim, shared_dim, channels, dropout):
         super().__init__()
         self.seed_shape = (channels[0], resolution // 32, resolution // 32)
         seed_size = channels[0] * (resolution // 32) ** 2
-        self.seed = nn.Sequential(nn.Linear(code_dim, seed_size), nn.BatchNorm1d(seed_size), nn.ReLU())
+        self.seed = nn.Sequential(nn.Linear(exclusive_dim + shared_dim, seed_size), nn.BatchNorm1d(seed_size),
+                                  nn.ReLU())
         layers, previous = [], channels[0]
         for i, c in enumerate(channels):
             layers += [nn.ConvTranspose2d(previous, c, 4, 2, 1), nn.BatchNorm2d(c), nn.ReLU()]
@@ -122,6 +124,41 @@ class Decoder(nn.Module):
     def forward(self, z_exclusive, z_shared):
         h = self.seed(torch.cat([z_exclusive, z_shared], dim=1))
         return self.up(h.view(-1, *self.seed_shape))
+
+
+class StyledDecoder(nn.Module):
+    """The reference decoder with every block also conditioned on the exclusive code (FiLM): after each
+    normalization, h * (1 + scale) + shift per channel, both from a small MLP of z_excl. In the reference
+    decoder the 8 exclusive dimensions reach the image only through the first layer, mixed with 128 shared
+    ones and then dropout, and the demo's Y decoder barely used them (dull colours, muted random styles)."""
+
+    def __init__(self, resolution, exclusive_dim, shared_dim, channels, dropout, hidden=256):
+        super().__init__()
+        self.seed_shape = (channels[0], resolution // 32, resolution // 32)
+        seed_size = channels[0] * (resolution // 32) ** 2
+        self.seed = nn.Sequential(nn.Linear(exclusive_dim + shared_dim, seed_size), nn.BatchNorm1d(seed_size),
+                                  nn.ReLU())
+        self.widths = list(channels)
+        self.style = nn.Sequential(nn.Linear(exclusive_dim, hidden), nn.ReLU(), nn.Linear(hidden, 2 * sum(channels)))
+        self.convs = nn.ModuleList(nn.ConvTranspose2d(c_in, c, 4, 2, 1)
+                                   for c_in, c in zip([channels[0], *channels[:-1]], channels))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(c) for c in channels)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Sequential(nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Tanh())
+
+    def forward(self, z_exclusive, z_shared):
+        h = self.seed(torch.cat([z_exclusive, z_shared], dim=1)).view(-1, *self.seed_shape)
+        films = self.style(z_exclusive).split([w for w in self.widths for _ in (0, 1)], dim=1)
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            scale, shift = films[2 * i][..., None, None], films[2 * i + 1][..., None, None]
+            h = torch.relu(norm(conv(h)) * (1 + scale) + shift)
+            if i < 2:
+                h = self.drop(h)
+        return self.out(h)
+
+
+# reference: the reference port's decoder; film: every block conditioned on the exclusive code.
+DECODERS = {"reference": Decoder, "film": StyledDecoder}
 
 
 def init_weights(module):

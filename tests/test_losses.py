@@ -67,3 +67,29 @@ def test_total_loss_by_hand():
     assert terms["kl_interY_loss"].item() == pytest.approx(0.0)
     expected = 10 * 1.5 + 0.5 * 2 * 0.25 + 0.5 * 3 * 1.0 + 5 * 0.25
     assert terms["total_loss"].item() == pytest.approx(expected)
+
+
+def test_cross_reconstruction_term_by_hand():
+    """The cross terms are the L1 of the decodings through the other domain's shared code, weighted by
+    cross_rec_weight; without them in the outputs they are 0 and the weight is not needed."""
+    b = 2
+    zeros = torch.zeros(b, 2)
+    outputs = {
+        "exclusive": [(zeros, zeros), (zeros, zeros)],
+        "joint_shared": (zeros, zeros),
+        "single_shared": [(zeros, zeros), (zeros, zeros)],
+        "recon": [torch.zeros(b, 3, 2, 2), torch.ones(b, 3, 2, 2)],
+    }
+    x, y = torch.zeros(b, 3, 2, 2), torch.ones(b, 3, 2, 2)     # reconstructions exact
+    weights = {"rec": 10.0, "X_kld": 2.0, "S_kld": 3.0, "inter_kld": 5.0}
+    plain = iiae_loss(outputs, x, y, weights, anneal=1.0, scale=1.0)
+    assert plain["cross_recon_X_loss"].item() == 0 and plain["total_loss"].item() == 0
+    cross_x = torch.zeros(b, 3, 2, 2)
+    cross_x[:, :, 0, 0] = 0.8                                   # L1 to x: 0.8 on a quarter of the pixels = 0.2
+    cross_y = torch.full((b, 3, 2, 2), 0.4)                    # L1 to y: 0.6
+    outputs["cross_recon"] = [cross_x, cross_y]
+    terms = iiae_loss(outputs, x, y, {**weights, "cross_rec_weight": 7.0}, anneal=1.0, scale=1.0)
+    assert set(terms) == set(LOSS_NAMES)
+    assert terms["cross_recon_X_loss"].item() == pytest.approx(0.2)
+    assert terms["cross_recon_Y_loss"].item() == pytest.approx(0.6)
+    assert terms["total_loss"].item() == pytest.approx(7.0 * 0.8)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models.iiae import IIAE, check_feature_norm, evaluating
+from models.iiae import IIAE, check_decoder, check_feature_norm, evaluating
 from utils.errors import UserError
 
 
@@ -18,10 +18,12 @@ def test_shapes(resolution):
     assert all(r.abs().max() <= 1 for r in out["recon"])  # tanh output, images live in [-1, 1]
     assert model.features(x, 1).shape == (2, 256, resolution // 16, resolution // 16)
     if resolution == 256:
-        # The seed network, 84.3 M; per-domain BatchNorm in F adds one weight and bias per channel.
-        seed = IIAE(resolution, feature_norm="shared")
+        # The seed network, 84.3 M; per-domain BatchNorm in F adds one weight and bias per channel; the
+        # FiLM decoders add, each, an MLP 8 -> 256 -> 2 x (512 + 256 + 128 + 64).
+        seed = IIAE(resolution, feature_norm="shared", decoder="reference")
         assert sum(p.numel() for p in seed.parameters()) == 84_271_238
-        assert sum(p.numel() for p in model.parameters()) == 84_271_238 + 2 * (32 + 64 + 128 + 256)
+        film = (8 * 256 + 256) + (256 * 2 * 960 + 2 * 960)
+        assert sum(p.numel() for p in model.parameters()) == 84_271_238 + 2 * (32 + 64 + 128 + 256) + 2 * film
 
 
 def test_feature_norms():
@@ -40,11 +42,12 @@ def test_feature_norms():
         "features.0.weight", "features.1.running_mean", "features.9.weight", "features.10.running_var"}
 
 
-@pytest.mark.parametrize("feature_norm", ["instance", "domain", "shared"])
-def test_evaluation_mode_does_not_depend_on_the_batch(feature_norm):
+@pytest.mark.parametrize("feature_norm,decoder", [("instance", "film"), ("domain", "film"), ("shared", "film"),
+                                                  ("instance", "reference")])
+def test_evaluation_mode_does_not_depend_on_the_batch(feature_norm, decoder):
     """An image's codes and translations alone equal those inside a batch of 100 others."""
     torch.manual_seed(0)
-    model = IIAE(32, feature_norm=feature_norm)
+    model = IIAE(32, feature_norm=feature_norm, decoder=decoder)
     for _ in range(2):
         model(torch.rand(8, 3, 32, 32) * 2 - 1, torch.rand(8, 3, 32, 32) - 1)
     x, y = torch.rand(100, 3, 32, 32) * 2 - 1, torch.rand(100, 3, 32, 32) - 1
@@ -93,6 +96,51 @@ def test_a_checkpoint_of_the_other_feature_norm_is_named():
         check_feature_norm(IIAE(32, feature_norm="domain").state_dict(), "instance", "new.pt")
     with pytest.raises(UserError, match='trained with model.feature_norm "shared".*feature_norm=shared'):
         check_feature_norm(seed_state, "instance", "old.pt")
+
+
+@pytest.mark.parametrize("decoder", ["film", "reference"])
+def test_decoder_shapes_and_style_reaches_the_image(decoder):
+    """Both decoders map (z_excl, z_s) to an image; changing only z_excl changes it, and with FiLM it
+    also changes every block's output, not only the first layer's."""
+    torch.manual_seed(0)
+    model = IIAE(32, decoder=decoder)
+    z_shared = torch.randn(4, 128)
+    z_a, z_b = torch.randn(4, 8), torch.randn(4, 8)
+    with evaluating(model):
+        out_a, out_b = model.decode(z_a, z_shared, 1), model.decode(z_b, z_shared, 1)
+    assert out_a.shape == (4, 3, 32, 32)
+    assert (out_a - out_b).abs().max() > 1e-4  # exactly 0 if z_excl did not reach the image
+    if decoder == "film":
+        films = model.decoders[1].style(z_a)
+        assert films.shape == (4, 2 * (512 + 256 + 128 + 64))
+        # Zeroing the seed's weights on z_excl leaves the FiLM path alone to carry the style.
+        model.decoders[1].seed[0].weight.data[:, :8] = 0
+        with evaluating(model):
+            assert (model.decode(z_a, z_shared, 1) - model.decode(z_b, z_shared, 1)).abs().max() > 1e-4
+
+
+def test_cross_paths_decode_the_other_domains_shared_code():
+    """forward(cross=True) adds D_d(z_d, z ~ r^(other)): with zero variances it is exactly that decoding."""
+    torch.manual_seed(0)
+    model = IIAE(32)
+    x, y = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
+    assert "cross_recon" not in model(x, y)
+    model.eval()
+    model.sample = lambda mean, logvar: mean
+    out = model(x, y, cross=True)
+    for d, other in ((0, y), (1, x)):
+        expected = model.decode(model.exclusive_code((x, y)[d], d)[0], model.shared_code(other, 1 - d)[0], d)
+        assert torch.allclose(out["cross_recon"][d], expected, atol=1e-6)
+
+
+def test_a_checkpoint_of_the_other_decoder_is_named():
+    for decoder in ("film", "reference"):
+        check_decoder(IIAE(32, decoder=decoder).state_dict(), decoder, "new.pt")
+    with pytest.raises(UserError, match='^checkpoint old.pt was trained with model.decoder "reference".*'
+                                        'decoder=reference\\)$'):
+        check_decoder(IIAE(32, decoder="reference").state_dict(), "film", "old.pt")
+    with pytest.raises(UserError, match='trained with model.decoder "film"'):
+        check_decoder(IIAE(32).state_dict(), "reference", "new.pt")
 
 
 def test_init_choices():

@@ -72,6 +72,11 @@ SCHEMA = dict(
                  "Initial weights: `pytorch` is PyTorch's default layer initialisation; `kaiming_normal` the seed's "
                  "(Kaiming-normal Conv/Linear weights, zero biases), which starts disentangling much later "
                  "(README, Measurements).", ("pytorch", "kaiming_normal")),
+        decoder=Key("film", "str",
+                    "Decoders D_x, D_y: `film` conditions every decoder block on the exclusive code (per-channel "
+                    "scale and shift from a small MLP of it), so translations take the reference's style; "
+                    "`reference` is the reference port's decoder, which sees the exclusive code only in its first "
+                    "linear layer (README, Measurements).", ("film", "reference")),
         eval_batchnorm=Key("running", "str",
                            "BatchNorm statistics for codes, samples and results: `running` the running averages "
                            "(evaluation mode: an image's output does not depend on its batch), `batch` each "
@@ -110,6 +115,9 @@ SCHEMA = dict(
                          range="[0, inf)"),
         inter_kld_weight=Key(0.035555555555555556, "float",
                              "Weight of KL(q(z^s|x,y)||r^x(z^s|x)) + KL(q(z^s|x,y)||r^y(z^s|y)).", range="[0, inf)"),
+        cross_rec_weight=Key(0.0, "float", "Weight of L1(D_x(z^x, z^s ~ r^y(y)), x) + L1(D_y(z^y, z^s ~ r^x(x)), y): "
+                             "reconstruction through the other domain's single-domain shared code, the path "
+                             "translation takes at test time; 0 leaves it out (and its cost).", range="[0, inf)"),
         print_freq=Key(100, "int", "Iterations between TensorBoard scalars and progress-line updates.", range="[1, inf)"),
         sample_freq=Key(2000, "int", "Iterations between sample grids (`samples/<iter>/`).", range="[1, inf)"),
         model_save_freq=Key(5000, "int", "Iterations between checkpoints (one is always written at the end).", range="[1, inf)"),
