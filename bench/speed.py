@@ -1,6 +1,6 @@
 """Training and data-loading speed.
 
-Training: pairs/s and peak memory of the seed network (256 px, batch 8 by default) for each option:
+Training: pairs/s and peak memory of the reference-port network (256 px, batch 8 by default) for each option:
 fp32, bf16, channels_last and bf16+channels_last; --compile adds a torch.compile'd twin of each. Every
 option runs in a fresh process, so its peak memory is its own: torch.cuda.max_memory_allocated on CUDA,
 the process's peak resident set size on CPU (imports and all). Images are random tensors already on the
@@ -65,7 +65,7 @@ def parse_args(argv=None):
 
 # ---- training ---------------------------------------------------------------------------------
 def build_solver(option, args):
-    """A Solver set up for option: the seed network with the optimizers, memory format, gradient scaler and
+    """A Solver set up for option: the reference-port network with the optimizers, memory format, gradient scaler and
     compilation that training uses."""
     features = set(option.split("+"))
     precision = next((p for p in PRECISIONS if p in features), "fp32")
@@ -152,7 +152,7 @@ def data_rows(args, folder):
 # ---- report -----------------------------------------------------------------------------------
 def print_training(args):
     memory = "peak CUDA memory allocated" if args.device.startswith("cuda") else "peak RSS of the process"
-    print(f"training: seed network at {args.resolution} px, batch {args.batch_size}, {args.device} "
+    print(f"training: reference-port network at {args.resolution} px, batch {args.batch_size}, {args.device} "
           f"(torch {torch.__version__}, CPU threads: {args.threads}), {args.warmup} warm-up + {args.steps} "
           "timed steps, random images")
     print(f"{'option':<28} {'pairs/s':>9} {'s/step':>8}   {memory}")

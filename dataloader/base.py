@@ -121,7 +121,7 @@ def to_model_range(image_uint8):
 
 
 def _augment(image, generator):
-    """The seed's AFHQ training augmentation: random resized crop half the time, then a horizontal flip
+    """The reference port's AFHQ training augmentation: random resized crop half the time, then a horizontal flip
     half the time. The item's generator makes it reproducible."""
     size = image.shape[-1]
     if torch.rand((), generator=generator) < 0.5:

@@ -1,11 +1,11 @@
 """Split raw MNIST-CDCB (`<data>/train/`, `<data>/test/` of side-by-side images, left half X) into the
-seed's layout `trainX/ trainY/ testX/ testY/` with the same file names.
+reference port's layout `trainX/ trainY/ testX/ testY/` with the same file names.
 
     python -m dataloader.preprocess_mnist --data ./MNIST-CDCB
 
 Safe to re-run: finished files are skipped, and each file is written under a temporary name and
 renamed, so an interruption never leaves a half-written image. (The MNIST-CDCB dataset also reads
-the raw layout directly; this only reproduces the seed's step.)
+the raw layout directly; this only reproduces the reference port's step.)
 """
 import os
 

@@ -33,8 +33,8 @@ class IIAE(nn.Module):
                                           leaky_slope, logvar_clamp)
         self.decoders = nn.ModuleList(
             DECODERS[decoder](resolution, exclusive_dim, shared_dim, decoder_channels, dropout) for _ in DOMAINS)
-        # The seed's Kaiming-normal init kept the demo's shared code at chance for its first 500
-        # iterations, where PyTorch's default layer init (6x smaller weight variance) had reached 0.6.
+        # The reference port's Kaiming-normal init starts disentangling much later than PyTorch's default
+        # layer init (README, Measurements).
         if init == "kaiming_normal":
             self.apply(init_weights)
         # (rank, world size) under torchrun: each process draws the noise of the whole global batch and
@@ -102,7 +102,7 @@ def saved_feature_norm(state_dict):
 
 def check_feature_norm(state_dict, feature_norm, path):
     """A one-line error, before the parameter-by-parameter comparison, when a checkpoint's F was built
-    with another `model.feature_norm` (runs made before it existed used the seed's "shared")."""
+    with another `model.feature_norm` (runs made before it existed used the reference port's "shared")."""
     saved = saved_feature_norm(state_dict)
     if saved != feature_norm:
         raise UserError(f"checkpoint {path} was trained with model.feature_norm \"{saved}\" but the config has "
@@ -129,7 +129,7 @@ def check_decoder(state_dict, decoder, path):
 def evaluating(model, batchnorm="running"):
     """Evaluation mode for codes, grids and results. Dropout is off; BatchNorm uses the running averages
     ("running", the default: no output depends on its batch) or each batch's own statistics ("batch",
-    what the seed's single BatchNorm in F needs, whose running averages mix both domains). Batch
+    what the reference port's single BatchNorm in F needs, whose running averages mix both domains). Batch
     statistics are taken with momentum 0, so the running buffers stay untouched."""
     was_training = model.training
     model.eval()

@@ -2,6 +2,8 @@
 benches all build the network here and load a checkpoint's networks through restore_networks, so
 every check (an IIAE checkpoint at all, its architecture keys, resolution, parameter names and
 shapes) is made in one place and fails with one line naming the file."""
+import re
+
 from models.iiae import IIAE, check_decoder, check_feature_norm
 from utils.checkpoint import checkpoint_fields
 from utils.errors import UserError
@@ -13,9 +15,10 @@ def build_model(resolution, model_section, device="cpu"):
 
 
 def networks_of(state, path):
-    """The networks' state_dict in a loaded checkpoint, its fields checked (checkpoint_fields)."""
+    """The networks' state_dict in a loaded checkpoint, its fields checked (checkpoint_fields), under
+    today's parameter names: the decoders' first layer, once called `seed`, is their `stem`."""
     checkpoint_fields(state, path)
-    return state["model"]
+    return {re.sub(r"^(decoders\.\d+)\.seed\.", r"\1.stem.", name): tensor for name, tensor in state["model"].items()}
 
 
 def _load_state(model, weights, path, hint):

@@ -1,7 +1,7 @@
 """The IIAE networks. Every piece is written once and instantiated per domain.
 
 At resolution R the encoder stack gives a 256 x R/16 x R/16 feature map and the decoders start
-from a 512 x R/32 x R/32 seed; the linear layers follow, so R = 256 is exactly the seed network.
+from a 512 x R/32 x R/32 stem; the linear layers follow, so R = 256 is exactly the reference-port network.
 """
 from functools import partial
 
@@ -37,7 +37,7 @@ def conv_stack(channels, slope):
 
 
 class SharedNormFeatures(nn.Sequential):
-    """F as in the seed: one conv stack whose BatchNorm layers serve both domains. Its running
+    """F as in the reference port: one conv stack whose BatchNorm layers serve both domains. Its running
     averages mix two very different image distributions, so evaluation needs batch statistics."""
 
     def __init__(self, channels, slope):
@@ -71,7 +71,7 @@ def instance_norm(channels):
 
 
 # instance: per-domain InstanceNorm; domain: per-domain BatchNorm (domain-specific batch normalization,
-# whose running averages describe one domain each); shared: the seed's one BatchNorm for both domains.
+# whose running averages describe one domain each); shared: the reference port's one BatchNorm for both domains.
 FEATURE_NORMS = {"instance": partial(DomainNormFeatures, norm=instance_norm),
                  "domain": partial(DomainNormFeatures, norm=nn.BatchNorm2d),
                  "shared": SharedNormFeatures}
@@ -108,9 +108,9 @@ class Decoder(nn.Module):
 
     def __init__(self, resolution, exclusive_dim, shared_dim, channels, dropout):
         super().__init__()
-        self.seed_shape = (channels[0], resolution // 32, resolution // 32)
-        seed_size = channels[0] * (resolution // 32) ** 2
-        self.seed = nn.Sequential(nn.Linear(exclusive_dim + shared_dim, seed_size), nn.BatchNorm1d(seed_size),
+        self.stem_shape = (channels[0], resolution // 32, resolution // 32)
+        stem_size = channels[0] * (resolution // 32) ** 2
+        self.stem = nn.Sequential(nn.Linear(exclusive_dim + shared_dim, stem_size), nn.BatchNorm1d(stem_size),
                                   nn.ReLU())
         layers, previous = [], channels[0]
         for i, c in enumerate(channels):
@@ -122,8 +122,8 @@ class Decoder(nn.Module):
         self.up = nn.Sequential(*layers)
 
     def forward(self, z_exclusive, z_shared):
-        h = self.seed(torch.cat([z_exclusive, z_shared], dim=1))
-        return self.up(h.view(-1, *self.seed_shape))
+        h = self.stem(torch.cat([z_exclusive, z_shared], dim=1))
+        return self.up(h.view(-1, *self.stem_shape))
 
 
 class StyledDecoder(nn.Module):
@@ -134,9 +134,9 @@ class StyledDecoder(nn.Module):
 
     def __init__(self, resolution, exclusive_dim, shared_dim, channels, dropout, hidden=256):
         super().__init__()
-        self.seed_shape = (channels[0], resolution // 32, resolution // 32)
-        seed_size = channels[0] * (resolution // 32) ** 2
-        self.seed = nn.Sequential(nn.Linear(exclusive_dim + shared_dim, seed_size), nn.BatchNorm1d(seed_size),
+        self.stem_shape = (channels[0], resolution // 32, resolution // 32)
+        stem_size = channels[0] * (resolution // 32) ** 2
+        self.stem = nn.Sequential(nn.Linear(exclusive_dim + shared_dim, stem_size), nn.BatchNorm1d(stem_size),
                                   nn.ReLU())
         self.widths = list(channels)
         self.style = nn.Sequential(nn.Linear(exclusive_dim, hidden), nn.ReLU(), nn.Linear(hidden, 2 * sum(channels)))
@@ -147,7 +147,7 @@ class StyledDecoder(nn.Module):
         self.out = nn.Sequential(nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Tanh())
 
     def forward(self, z_exclusive, z_shared):
-        h = self.seed(torch.cat([z_exclusive, z_shared], dim=1)).view(-1, *self.seed_shape)
+        h = self.stem(torch.cat([z_exclusive, z_shared], dim=1)).view(-1, *self.stem_shape)
         films = self.style(z_exclusive).split([w for w in self.widths for _ in (0, 1)], dim=1)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             scale, shift = films[2 * i][..., None, None], films[2 * i + 1][..., None, None]
@@ -162,7 +162,7 @@ DECODERS = {"reference": Decoder, "film": StyledDecoder}
 
 
 def init_weights(module):
-    """The seed's init (model.init "kaiming_normal"): Kaiming-normal Conv/Linear weights, zero biases, BatchNorm weight 1 bias 0."""
+    """The reference port's init (model.init "kaiming_normal"): Kaiming-normal Conv/Linear weights, zero biases, BatchNorm weight 1 bias 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.kaiming_normal_(module.weight)
         if module.bias is not None:

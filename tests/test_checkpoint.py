@@ -65,3 +65,17 @@ def test_an_unloadable_checkpoint_is_refused_without_advising_the_unsafe_load(tm
     assert message.startswith(f"cannot load checkpoint {path}: not a checkpoint this project can load safely")
     assert "\n" not in message and "weights_only" not in message and "False" not in message
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_checkpoint_that_names_the_decoder_stem_seed_still_loads():
+    """Checkpoints made before the decoders' first layer was renamed `stem` call it `seed`."""
+    from models.loading import build_model, restore_networks
+    from utils.config import build_config
+
+    section = build_config({"dataset": "", "path_to_data": "", "resolution": 32}).model
+    saved = build_model(32, section)
+    old_names = {name.replace(".stem.", ".seed."): t for name, t in saved.state_dict().items()}
+    assert any(".seed." in name for name in old_names)
+    loaded = build_model(32, section)
+    restore_networks(loaded, {"model": old_names, "resolution": 32}, "old.pt", 32, section)
+    assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(), loaded.state_dict().values()))

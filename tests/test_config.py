@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def seed_readme_config():
     """The sample config printed in the seed README, copied byte for byte into a fixture (it has a space
     before some colons and trailing spaces)."""
-    with open(os.path.join(ROOT, "tests", "fixtures", "seed_sample_config.json"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "tests", "fixtures", "reference_sample_config.json"), encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -28,7 +28,7 @@ SEED_SAMPLE = {
 }
 
 
-def test_seed_sample_config_loads_unchanged():
+def test_reference_sample_config_loads_unchanged():
     sample = seed_readme_config()
     assert sample == SEED_SAMPLE
     cfg = build_config(sample)

@@ -81,7 +81,7 @@ def test_cross_reconstruction_term_by_hand():
         "recon": [torch.zeros(b, 3, 2, 2), torch.ones(b, 3, 2, 2)],
     }
     x, y = torch.zeros(b, 3, 2, 2), torch.ones(b, 3, 2, 2)     # reconstructions exact
-    weights = {"rec": 10.0, "X_kld": 2.0, "S_kld": 3.0, "inter_kld": 5.0}
+    weights = {"rec_weight": 10.0, "X_kld_weight": 2.0, "S_kld_weight": 3.0, "inter_kld_weight": 5.0}
     plain = iiae_loss(outputs, x, y, weights, anneal=1.0, scale=1.0)
     assert plain["cross_recon_X_loss"].item() == 0 and plain["total_loss"].item() == 0
     cross_x = torch.zeros(b, 3, 2, 2)

@@ -1,6 +1,6 @@
 """The config schema: every key's default, type and meaning, defined once.
 
-A config is the seed README's JSON (which loads unchanged) plus optional keys. Loading
+A config is the reference port's README's JSON (which loads unchanged) plus optional keys. Loading
 checks it against SCHEMA: unknown keys (with the nearest valid key suggested), missing
 required keys, keys given twice, wrong types, numbers that are not finite or outside their
 range raise UserError naming the dotted key. `--set a.b=v` overrides are typed by the same schema. `python -m utils.config` prints the Markdown
@@ -42,17 +42,17 @@ SCHEMA = dict(
     device=Key("auto", "str", "`auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`."),
     output_root=Key(".", "str", "Folder in which run directories are created."),
     model=dict(
-        name=Key("IIAE", "str", "Model name; `\"model\": \"IIAE\"` (the seed's form) sets only this.", ("IIAE",)),
+        name=Key("IIAE", "str", "Model name; `\"model\": \"IIAE\"` (the reference port's form) sets only this.", ("IIAE",)),
         exclusive_dim=Key(8, "int", "Size of each exclusive code z^x, z^y.", range="[1, 2^14]"),
         shared_dim=Key(128, "int", "Size of the shared code z^s.", range="[1, 2^14]"),
         shared_hidden=Key(256, "int", "Width of the hidden linear layer of R_x, R_y and Q.", range="[1, 2^14]"),
         encoder_channels=Key([32, 64, 128, 256], "int_list",
                              "Channels of the four stride-2 convolutions of E_x, E_y and F.", range="[1, 2^14]"),
         decoder_channels=Key([512, 256, 128, 64], "int_list",
-                             "Channels of the four transposed convolutions of D_x, D_y (the first is also the seed's).",
+                             "Channels of the four transposed convolutions of D_x, D_y (the first is also the reference port's).",
                              range="[1, 2^14]"),
         dropout=Key(0.5, "float", "Dropout after the first two decoder blocks.", range="[0, 1)"),
-        leaky_slope=Key(0.02, "float", "LeakyReLU slope (the seed's 0.02; the official TF code uses 0.2)."),
+        leaky_slope=Key(0.02, "float", "LeakyReLU slope (the reference port's 0.02; the official TF code uses 0.2)."),
         logvar_clamp=Key(9.21, "float", "Log-variances are clamped to [-c, c], as in the official code (variance <= 1e4).", range="(0, inf)"),
         kl_anneal_iters=Key(25000, "int", "KL annealing a(t) = 1 - exp(-t / this); 0 turns annealing off (a = 1).", range="[0, inf)"),
         kl_scaling=Key("none", "str",
@@ -65,11 +65,11 @@ SCHEMA = dict(
         feature_norm=Key("instance", "str",
                          "Normalization in the shared feature extractor F, whose convolutions serve both domains: "
                          "`instance` (per-domain InstanceNorm: each image's own statistics), `domain` (per-domain "
-                         "BatchNorm), `shared` (the seed's one BatchNorm for both domains; its running averages fit "
+                         "BatchNorm), `shared` (the reference port's one BatchNorm for both domains; its running averages fit "
                          "neither domain, so evaluate it with `eval_batchnorm: batch`). See README, Measurements.",
                          ("instance", "domain", "shared")),
         init=Key("pytorch", "str",
-                 "Initial weights: `pytorch` is PyTorch's default layer initialisation; `kaiming_normal` the seed's "
+                 "Initial weights: `pytorch` is PyTorch's default layer initialisation; `kaiming_normal` the reference port's "
                  "(Kaiming-normal Conv/Linear weights, zero biases), which starts disentangling much later "
                  "(README, Measurements).", ("pytorch", "kaiming_normal")),
         decoder=Key("film", "str",
@@ -80,7 +80,7 @@ SCHEMA = dict(
         eval_batchnorm=Key("running", "str",
                            "BatchNorm statistics for codes, samples and results: `running` the running averages "
                            "(evaluation mode: an image's output does not depend on its batch), `batch` each "
-                           "evaluated batch's own statistics (what the seed does).",
+                           "evaluated batch's own statistics (what the reference port does).",
                            ("running", "batch")),
     ),
     data=dict(

@@ -1,7 +1,7 @@
 """`MNIST-CDCB` (Gonzalez-Garcia et al., NeurIPS 2018): X = white digit on a coloured background,
 Y = the same digit coloured on black.
 
-Two layouts are read: the seed's preprocessed `<split>X/` + `<split>Y/` (same file names), preferred
+Two layouts are read: the reference port's preprocessed `<split>X/` + `<split>Y/` (same file names), preferred
 when present, and the raw download `<split>/` of 512x256 side-by-side images (left half X).
 """
 import os
