@@ -138,7 +138,8 @@ def test_a_network_too_large_for_the_memory_stops_before_the_run_directory(write
     encoder at 256 px: 6.7 G parameters); its parameters are counted without allocating them."""
     from utils import memory
     monkeypatch.setattr(memory, "available_bytes", lambda device: 10 * 2 ** 20)
-    err = _fails([write_config()], capsys, tmp_path, "config: the network of this config has 23.7 M parameters; "
+    err = _fails([write_config(model={"decoder": "reference"})], capsys, tmp_path,
+                 "config: the network of this config has 23.7 M parameters; "
                  "training needs at least 0.35 GiB for them, their gradients and Adam's state, but cpu has "
                  "0.01 GiB available")
     assert err.endswith("lower resolution or the model section's sizes")

@@ -113,8 +113,8 @@ def test_decoder_shapes_and_style_reaches_the_image(decoder):
     if decoder == "film":
         films = model.decoders[1].style(z_a)
         assert films.shape == (4, 2 * (512 + 256 + 128 + 64))
-        # Zeroing the seed's weights on z_excl leaves the FiLM path alone to carry the style.
-        model.decoders[1].seed[0].weight.data[:, :8] = 0
+        # Zeroing the stem's weights on z_excl leaves the FiLM path alone to carry the style.
+        model.decoders[1].stem[0].weight.data[:, :8] = 0
         with evaluating(model):
             assert (model.decode(z_a, z_shared, 1) - model.decode(z_b, z_shared, 1)).abs().max() > 1e-4
 
@@ -147,8 +147,8 @@ def test_init_choices():
     """pytorch: PyTorch's default (weight variance 1/(3 fan_in)); kaiming_normal: the seed's (2/fan_in)."""
     torch.manual_seed(0)
     default, seed = IIAE(64), IIAE(64, init="kaiming_normal")
-    weight, seed_weight = default.decoders[0].seed[0].weight, seed.decoders[0].seed[0].weight
+    weight, seed_weight = default.decoders[0].stem[0].weight, seed.decoders[0].stem[0].weight
     fan_in = weight.shape[1]
     assert weight.std().item() == pytest.approx((1 / (3 * fan_in)) ** 0.5, rel=0.05)
     assert seed_weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
-    assert torch.all(seed.decoders[0].seed[0].bias == 0) and not torch.all(default.decoders[0].seed[0].bias == 0)
+    assert torch.all(seed.decoders[0].stem[0].bias == 0) and not torch.all(default.decoders[0].stem[0].bias == 0)
