@@ -116,3 +116,20 @@ def test_resume_continues_in_the_same_run_directory(write_config, tmp_path):
     assert os.path.exists(os.path.join(run, "models", "6-checkpoint.pt"))
     assert os.path.exists(os.path.join(run, "config_resume_3.json"))
     assert len(glob.glob(os.path.join(run, "config*.json"))) == 2
+
+
+def test_test_mode_logs_apart_from_the_training_curve(write_config, tmp_path):
+    """Test mode's scalars go to logs/test/<results folder>, so testing a run (on other data, a split,
+    another BatchNorm mode) never adds points to the curve training logged."""
+    config = write_config(training={"max_iters": 3, "model_save_freq": 3, "eval_freq": 3})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    trained = [(e.step, e.value) for e in
+               EventAccumulator(os.path.join(run, "logs")).Reload().Scalars("retrieval/shared_x2y_top1")]
+    assert main.main(["--test", run]) == 0 and main.main(["--test", run]) == 0
+    assert [(e.step, e.value) for e in EventAccumulator(os.path.join(run, "logs")).Reload().Scalars(
+        "retrieval/shared_x2y_top1")] == trained
+    assert sorted(os.listdir(os.path.join(run, "logs", "test"))) == ["results", "results_2"]
+    tested = EventAccumulator(os.path.join(run, "logs", "test", "results")).Reload()
+    assert [e.step for e in tested.Scalars("retrieval/shared_x2y_top1")] == [3]
+    assert "style/x2y_style_error" in tested.Tags()["scalars"]
