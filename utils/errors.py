@@ -5,6 +5,8 @@ is a bug and keeps its traceback.
 """
 import argparse
 import contextlib
+import functools
+import os
 import signal
 import sys
 import threading
@@ -36,7 +38,13 @@ class Terminated(KeyboardInterrupt):
     the same cleanups run: temporaries and staging folders removed, nothing half-written kept."""
 
 
-def _terminated(signum, frame):
+def _terminated(owner, signum, frame):
+    if os.getpid() != owner:
+        # A forked worker (a multiprocessing pool's, a DataLoader's) inherited the handler: it ends as
+        # SIGTERM ends a process, quietly, as a pool ends its workers when it closes.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     raise Terminated()
 
 
@@ -46,7 +54,7 @@ def sigterm_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    previous = signal.signal(signal.SIGTERM, functools.partial(_terminated, os.getpid()))
     try:
         yield
     finally:
