@@ -11,11 +11,11 @@ from torch.utils.tensorboard import SummaryWriter
 from dataloader.registry import load_dataset
 from dataloader.sampler import ResumableSampler
 from metrics.evaluation import Subject, evaluate, log_scalars, summary_line
+from metrics.grids import sample_batch, translation_grid
 from metrics.measures import MEASURES
 from models.iiae import evaluating
 from models.loading import build_model, restore_networks
 from models.losses import LOSS_NAMES, LOSS_WEIGHTS, iiae_loss, kl_annealing, kl_scale, kl_scaling_warning
-from models.translate import translation_rows
 from utils import checkpoint as ckpt
 from utils.distributed import any_true, mean_over_processes
 from utils.errors import UserError
@@ -262,9 +262,9 @@ class Solver:
         x, y = fixed
         folder = os.path.join(run_dir, "samples", str(self.iteration))
         with evaluating(self.model, self.cfg.model.eval_batchnorm), self._unsynced_batchnorm():
-            generator = torch.Generator().manual_seed(self.cfg.seed)
-            for name, src, ref, d in (("X2Y", x, y, 0), ("Y2X", y, x, 1)):
-                grid = grid_image(translation_rows(self.model, src, ref, d, generator=generator))
+            batch = sample_batch(self.model, x, y, self.cfg.seed)
+            for d, name in enumerate(("X2Y", "Y2X")):
+                grid = grid_image(translation_grid(batch, d))
                 path = os.path.join(folder, f"{name}.jpg")
                 with _writing("sample grid", path, run_dir):
                     save_image(grid, path)

@@ -11,39 +11,13 @@ from torch.utils.tensorboard import SummaryWriter
 from dataloader.registry import load_dataset
 from metrics.codes import save_features
 from metrics.evaluation import DIRECTIONS, Subject, evaluate, log_scalars, tables
+from metrics.grids import fixed_source_grid, translation_grid
 from metrics.measures import MEASURES
 from models.loading import build_model, restore_networks
 from utils import checkpoint as ckpt
 from utils.errors import UserError
 from utils.images import save_grid
 from utils.rundir import fresh_subdir
-
-GRID_RANDOM_STYLES = 3
-
-
-def model_range(images):
-    return images * 2 - 1
-
-
-def translation_grid(batch, src_domain, num_random=GRID_RANDOM_STYLES):
-    """[src, reconstruction of its partner, src in its partner's style, num_random random styles, partner]
-    (the rows of the sample grids), from the batch's own codes and translations."""
-    tgt = 1 - src_domain
-    partner = batch.sources[tgt]
-    reconstruction = batch.model.decode(batch.code("exclusive", tgt), batch.code("shared", tgt), tgt)
-    return [batch.sources[src_domain], reconstruction, model_range(batch.translation(src_domain, "partner")),
-            *model_range(batch.random_translations(src_domain)[:num_random]), partner]
-
-
-def fixed_source_grid(fixed, batch, src_domain):
-    """[fixed src, the other domain in the style of this batch's partners with fixed src's shared code,
-    those partners]."""
-    tgt = 1 - src_domain
-    shared = fixed.code("shared", src_domain)
-    n = min(len(shared), len(batch))
-    out = batch.model.decode(batch.code("exclusive", tgt)[:n], shared[:n], tgt)
-    return [fixed.sources[src_domain][:n], out, batch.sources[tgt][:n]]
-
 
 class Tester:
     """Tests the checkpoint `test.test_iters` of the run `test.test_path` on the config's test split."""
