@@ -2,7 +2,6 @@ import glob
 import json
 import os
 
-import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
