@@ -165,12 +165,6 @@ def held_out_accuracy(classifier, resolution, per_class=None, seed=SEED):
             for d, name in enumerate(("x", "y"))}
 
 
-def summary(agreements):
-    """{name: fraction}: the mean of each per-pair label_agreement (e.g. "x2y", "x2y_random",
-    "real_pair"), concatenated over batches."""
-    return {name: values.float().mean().item() for name, values in agreements.items()}
-
-
 class Content(Measure):
     """How often the digit classifier gives a translation the source's label, with the reference's style
     and with random styles, both ways, beside its agreement on the real pair (x_i, y_i), the ceiling.
@@ -198,9 +192,6 @@ class Content(Measure):
             columns[f"{direction}_random"] = torch.stack([label_agreement(classifier, source, draw)
                                                           for draw in batch.random_translations(src)]).mean(dim=0)
         return columns
-
-    def summarise(self, columns):
-        return {**summary(columns), "num_pairs": len(columns["real_pair"])}
 
     def table(self, report):
         return "\n".join([

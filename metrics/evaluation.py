@@ -92,7 +92,8 @@ class EvalBatch:
 
 
 class Measure:
-    """One measure of an evaluation. Subclasses set `name` and define collect, summarise and table."""
+    """One measure of an evaluation. Subclasses set `name` and define collect, table and line (and
+    summarise, when a report is more than the columns' means)."""
     name = ""
 
     def applies(self, subject):
@@ -104,8 +105,11 @@ class Measure:
         raise NotImplementedError
 
     def summarise(self, columns):
-        """The report (a dict of JSON numbers) from the columns concatenated over all pairs."""
-        raise NotImplementedError
+        """The report (a dict of JSON numbers) from the columns concatenated over all pairs; by default
+        the mean of every column, and the number of pairs."""
+        report = {key: values.float().mean().item() for key, values in columns.items()}
+        report["num_pairs"] = len(next(iter(columns.values())))
+        return report
 
     def table(self, report):
         """Lines for the terminal in test mode."""

@@ -80,11 +80,6 @@ class KnownAnswer(Measure):
             columns[f"{direction}_copy_reference_l1"] = l1_per_image(batch.image(tgt, "reference"), target)
         return columns
 
-    def summarise(self, columns):
-        report = {key: values.mean().item() for key, values in columns.items()}
-        report["num_pairs"] = len(next(iter(columns.values())))
-        return report
-
     def table(self, report):
         lines = [f"translation L1 to the known answer ({report['num_pairs']} (source, reference) pairs, "
                  "pixels in [0, 1]):", f"{'':>16} {'X2Y':>7} {'Y2X':>7}"]

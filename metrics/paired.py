@@ -25,13 +25,6 @@ def spread_per_image(draws):
     return draws.std(dim=0, correction=0).flatten(1).mean(dim=1)
 
 
-def summary(l1=None, psnr=None, spread=None):
-    """{"l1", "psnr", "spread"}: the mean of each per-pair value concatenated over batches (any left None is
-    skipped). PSNR is averaged per image in dB, so identical images count at the cap."""
-    return {name: values.float().mean().item()
-            for name, values in (("l1", l1), ("psnr", psnr), ("spread", spread)) if values is not None}
-
-
 
 class PairedTranslation(Measure):
     """For any paired dataset: each source translated with its own partner as the style reference,
@@ -53,11 +46,6 @@ class PairedTranslation(Measure):
                 columns[f"{direction}_{label}psnr"] = psnr_per_image(images, partner)
             columns[f"{direction}_random_spread"] = spread_per_image(draws)
         return columns
-
-    def summarise(self, columns):
-        report = {key: values.float().mean().item() for key, values in columns.items()}
-        report["num_pairs"] = len(columns["x2y_l1"])
-        return report
 
     def table(self, report):
         lines = ["translation to the partner image (each source with its own partner as the style reference; "

@@ -124,8 +124,3 @@ def test_unreadable_cache_names_the_file(tmp_path, write):
     with pytest.raises(UserError, match=str(path)):
         content.digit_classifier(RES, str(tmp_path))
     assert path.exists()
-
-
-def test_summary_is_the_mean_per_name():
-    report = content.summary({"x2y": torch.tensor([1.0, 0.0, 1.0, 1.0]), "real_pair": torch.tensor([1.0])})
-    assert report == {"x2y": 0.75, "real_pair": 1.0}

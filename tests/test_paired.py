@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from metrics.paired import PSNR_CAP, l1_per_image, psnr_per_image, spread_per_image, summary
+from metrics.evaluation import Measure
+from metrics.paired import PSNR_CAP, l1_per_image, psnr_per_image, spread_per_image
 
 
 def images(n=3, seed=0):
@@ -47,7 +48,8 @@ def test_spread_over_draws():
     assert torch.allclose(spread, torch.tensor([0.0, math.sqrt(2) * d, 0.0]), atol=1e-6)
 
 
-def test_summary_by_hand():
-    report = summary(l1=torch.tensor([0.1, 0.3]), psnr=torch.tensor([20.0, PSNR_CAP]), spread=torch.tensor([0.0]))
-    assert report == pytest.approx({"l1": 0.2, "psnr": 60.0, "spread": 0.0})
-    assert summary(spread=torch.tensor([0.5, 0.25])) == {"spread": 0.375}
+def test_a_report_is_the_mean_of_each_column_by_default():
+    """What the paired and content measures report: each per-pair column's mean, and the pair count."""
+    report = Measure().summarise({"l1": torch.tensor([0.1, 0.3]), "psnr": torch.tensor([20.0, PSNR_CAP]),
+                                  "kept": torch.tensor([1.0, 0.0])})
+    assert report == pytest.approx({"l1": 0.2, "psnr": 60.0, "kept": 0.5, "num_pairs": 2})
