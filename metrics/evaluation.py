@@ -76,15 +76,13 @@ class EvalBatch:
             self.code("exclusive", tgt, "reference" if style == "reference" else "source"),
             self.code("shared", src_domain), tgt)))
 
-    def random_translations(self, src_domain):
-        """num_random x N x 3 x H x W: the sources decoded into the other domain with prior draws."""
+    def random_translations(self, src_domain, count=None):
+        """count (all num_random when None) x N x 3 x H x W: the sources decoded into the other domain
+        with the first `count` prior draws; each draw is decoded once, when first asked for."""
         tgt = 1 - src_domain
-
-        def compute():
-            shared = self.code("shared", src_domain)
-            return torch.stack([unit(self.model.decode(z.to(shared.dtype), shared, tgt))
-                                for z in self._noise[tgt]])
-        return self.cached(("random", src_domain), compute)
+        shared = self.code("shared", src_domain)
+        return torch.stack([self.cached(("random", src_domain, k), lambda z=z: unit(
+            self.model.decode(z.to(shared.dtype), shared, tgt))) for k, z in enumerate(self._noise[tgt][:count])])
 
     def image(self, domain, of="source"):
         """The sources' or references' images of `domain` in [0, 1]."""

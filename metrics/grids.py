@@ -16,7 +16,7 @@ def translation_grid(batch, src_domain, num_random=GRID_RANDOM_STYLES):
     tgt = 1 - src_domain
     reconstruction = batch.model.decode(batch.code("exclusive", tgt), batch.code("shared", tgt), tgt)
     return [batch.sources[src_domain], reconstruction, model_range(batch.translation(src_domain, "partner")),
-            *model_range(batch.random_translations(src_domain)[:num_random]), batch.sources[tgt]]
+            *model_range(batch.random_translations(src_domain, num_random)), batch.sources[tgt]]
 
 
 def fixed_source_grid(fixed, batch, src_domain):
