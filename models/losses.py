@@ -5,9 +5,11 @@ import math
 import torch
 
 # The training section's keys that weigh the objective's terms, used under these names.
-LOSS_WEIGHTS = ("rec_weight", "X_kld_weight", "S_kld_weight", "inter_kld_weight", "cross_rec_weight")
+LOSS_WEIGHTS = ("rec_weight", "X_kld_weight", "S_kld_weight", "inter_kld_weight", "cross_rec_weight",
+                "marginal_kld_weight")
 LOSS_NAMES = ("recon_X_loss", "recon_Y_loss", "cross_recon_X_loss", "cross_recon_Y_loss", "kl_X_loss", "kl_Y_loss",
-              "kl_S_loss", "kl_interX_loss", "kl_interY_loss", "total_loss")
+              "kl_S_loss", "kl_interX_loss", "kl_interY_loss", "marginal_kl_X_loss", "marginal_kl_Y_loss",
+              "total_loss")
 
 
 def gaussian_kl(mean0, logvar0, mean1=None, logvar1=None):
@@ -17,6 +19,19 @@ def gaussian_kl(mean0, logvar0, mean1=None, logvar1=None):
         mean1, logvar1 = torch.zeros_like(mean0), torch.zeros_like(logvar0)
     per_dim = logvar1 - logvar0 + (torch.exp(logvar0) + (mean0 - mean1) ** 2) / torch.exp(logvar1) - 1
     return 0.5 * per_dim.sum(dim=1).mean()
+
+
+def marginal_kl(mean, logvar):
+    """KL(N(m, S) || N(0, I)) for the batch's aggregate posterior, the mixture of the N posteriors
+    N(mean_i, e^logvar_i) (N x D), where m and S are that mixture's mean and covariance. It is 0 when the
+    codes of the batch together spread like the prior, whatever each one's own variance, so unlike the
+    per-pair KL it does not push each code to carry less: it moves the codes the decoder has learnt to
+    where draws from the prior fall."""
+    n, dim = mean.shape
+    centre = mean.mean(dim=0)
+    offsets = mean - centre
+    cov = offsets.T @ offsets / n + torch.diag(torch.exp(logvar).mean(dim=0))
+    return 0.5 * (torch.trace(cov) + centre @ centre - dim - torch.logdet(cov))
 
 
 def kl_annealing(iteration, anneal_iters):
@@ -49,7 +64,9 @@ def iiae_loss(outputs, x, y, weights, anneal, scale):
     """Every term of the objective and their weighted total, as a dict keyed by LOSS_NAMES.
 
     outputs: IIAE.forward's dict; weights: {name: value} for LOSS_WEIGHTS; anneal: a(t); scale: kl_scale.
-    Without "cross_recon" in outputs (cross_rec_weight 0) the cross terms are 0.
+    Without "cross_recon" in outputs (cross_rec_weight 0) the cross terms are 0; with marginal_kld_weight 0 or
+    absent the marginal terms are 0 (not computed). The marginal terms are properties of the batch as a whole,
+    so neither the annealing nor the per-pair KL scale applies to them.
     """
     # Computed in fp32 whatever precision the networks ran in.
     (mx, lx), (my, ly) = [(m.float(), lv.float()) for m, lv in outputs["exclusive"]]
@@ -65,13 +82,18 @@ def iiae_loss(outputs, x, y, weights, anneal, scale):
         "kl_interX_loss": scale * gaussian_kl(ms, ls, mrx, lrx),
         "kl_interY_loss": scale * gaussian_kl(ms, ls, mry, lry),
     }
+    for name, (mean, logvar) in (("marginal_kl_X_loss", (mx, lx)), ("marginal_kl_Y_loss", (my, ly))):
+        terms[name] = (marginal_kl(mean, logvar) if weights.get("marginal_kld_weight", 0) > 0
+                       else torch.zeros((), device=x.device))
     cross = outputs.get("cross_recon")
     for name, image, d in (("cross_recon_X_loss", x, 0), ("cross_recon_Y_loss", y, 1)):
         terms[name] = torch.mean(torch.abs(cross[d].float() - image)) if cross else torch.zeros((), device=x.device)
     terms["total_loss"] = (weights["rec_weight"] * (terms["recon_X_loss"] + terms["recon_Y_loss"])
                            + anneal * weights["X_kld_weight"] * (terms["kl_X_loss"] + terms["kl_Y_loss"])
                            + anneal * weights["S_kld_weight"] * terms["kl_S_loss"]
-                           + weights["inter_kld_weight"] * (terms["kl_interX_loss"] + terms["kl_interY_loss"]))
+                           + weights["inter_kld_weight"] * (terms["kl_interX_loss"] + terms["kl_interY_loss"])
+                           + weights.get("marginal_kld_weight", 0) * (
+                               terms["marginal_kl_X_loss"] + terms["marginal_kl_Y_loss"]))
     if cross:
         terms["total_loss"] = terms["total_loss"] + weights["cross_rec_weight"] * (
             terms["cross_recon_X_loss"] + terms["cross_recon_Y_loss"])

@@ -2,9 +2,10 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Normal, kl_divergence
+from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-from models.losses import LOSS_NAMES, gaussian_kl, iiae_loss, kl_annealing, kl_scale, kl_scaling_warning
+from models.losses import (LOSS_NAMES, gaussian_kl, iiae_loss, kl_annealing, kl_scale, kl_scaling_warning,
+                           marginal_kl)
 
 
 def _normal(mean, logvar):
@@ -93,3 +94,49 @@ def test_cross_reconstruction_term_by_hand():
     assert terms["cross_recon_X_loss"].item() == pytest.approx(0.2)
     assert terms["cross_recon_Y_loss"].item() == pytest.approx(0.6)
     assert terms["total_loss"].item() == pytest.approx(7.0 * 0.8)
+
+
+def test_marginal_kl_is_the_kl_of_the_mixtures_moments():
+    """Against torch.distributions, with the mixture's mean and covariance estimated from draws of the
+    mixture itself (pick a pair, then draw from its posterior)."""
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(6, 3, generator=g, dtype=torch.float64) * 2 + 1
+    logvar = torch.randn(6, 3, generator=g, dtype=torch.float64) * 0.5
+    pick = torch.randint(0, 6, (400_000,), generator=g)
+    draws = mean[pick] + torch.randn(400_000, 3, generator=g, dtype=torch.float64) * torch.exp(0.5 * logvar[pick])
+    fitted = MultivariateNormal(draws.mean(dim=0), torch.cov(draws.T))
+    prior = MultivariateNormal(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
+    assert marginal_kl(mean, logvar).item() == pytest.approx(kl_divergence(fitted, prior).item(), abs=0.02)
+
+
+def test_codes_that_spread_like_the_prior_have_no_marginal_kl():
+    # Sharp posteriors at the four corners (+-1, +-1): the mixture has mean 0 and covariance I (up to the
+    # tiny posterior variance), so the marginal KL is about 0 while each pair's own KL is 1.
+    mean = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    logvar = torch.full((4, 2), -20.0)
+    assert marginal_kl(mean, logvar).item() == pytest.approx(0.0, abs=1e-4)
+    assert gaussian_kl(mean, logvar).item() > 10
+    # Twice that spread: covariance 4 I, KL = 0.5 (tr 4I - 2 - log det 4I) = 0.5 (8 - 2 - 2 log 16) per batch.
+    assert marginal_kl(2 * mean, logvar).item() == pytest.approx(0.5 * (8 - 2 - math.log(16)), abs=1e-4)
+
+
+def test_marginal_terms_enter_the_total_unannealed_and_unscaled():
+    b = 4
+    corners = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    zeros = torch.zeros(b, 2)
+    outputs = {
+        "exclusive": [(2 * corners, torch.full((b, 2), -20.0)), (zeros, zeros)],
+        "joint_shared": (zeros, zeros),
+        "single_shared": [(zeros, zeros), (zeros, zeros)],
+        "recon": [torch.zeros(b, 3, 2, 2), torch.ones(b, 3, 2, 2)],
+    }
+    x, y = torch.zeros(b, 3, 2, 2), torch.ones(b, 3, 2, 2)
+    weights = {"rec_weight": 1.0, "X_kld_weight": 0.0, "S_kld_weight": 0.0, "inter_kld_weight": 0.0}
+    off = iiae_loss(outputs, x, y, weights, anneal=0.5, scale=0.25)
+    assert off["marginal_kl_X_loss"].item() == 0 and off["total_loss"].item() == 0
+    terms = iiae_loss(outputs, x, y, {**weights, "marginal_kld_weight": 3.0}, anneal=0.5, scale=0.25)
+    expected_x = 0.5 * (8 - 2 - math.log(16))
+    assert terms["marginal_kl_X_loss"].item() == pytest.approx(expected_x, abs=1e-4)
+    # z^y: every posterior N(0, 1), so the mixture is the prior itself.
+    assert terms["marginal_kl_Y_loss"].item() == pytest.approx(0.0, abs=1e-6)
+    assert terms["total_loss"].item() == pytest.approx(3.0 * expected_x, abs=1e-3)

@@ -118,6 +118,10 @@ SCHEMA = dict(
         cross_rec_weight=Key(0.0, "float", "Weight of L1(D_x(z^x, z^s ~ r^y(y)), x) + L1(D_y(z^y, z^s ~ r^x(x)), y): "
                              "reconstruction through the other domain's single-domain shared code, the path "
                              "translation takes at test time; 0 leaves it out (and its cost).", range="[0, inf)"),
+        marginal_kld_weight=Key(0.0, "float", "Weight of KL(N(m, S)||N(0,I)) for z^x and for z^y, where m and S are "
+                                "the mean and covariance of the batch's aggregate exclusive posterior: it spreads "
+                                "the exclusive codes like the prior, so random styles drawn from N(0,I) fall "
+                                "among the styles the decoders learnt; 0 leaves it out.", range="[0, inf)"),
         print_freq=Key(100, "int", "Iterations between TensorBoard scalars and progress-line updates.", range="[1, inf)"),
         sample_freq=Key(2000, "int", "Iterations between sample grids (`samples/<iter>/`).", range="[1, inf)"),
         model_save_freq=Key(5000, "int", "Iterations between checkpoints (one is always written at the end).", range="[1, inf)"),
