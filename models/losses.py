@@ -82,18 +82,18 @@ def iiae_loss(outputs, x, y, weights, anneal, scale):
         "kl_interX_loss": scale * gaussian_kl(ms, ls, mrx, lrx),
         "kl_interY_loss": scale * gaussian_kl(ms, ls, mry, lry),
     }
+    zero = torch.zeros((), device=x.device)
+    marginal_weight = weights.get("marginal_kld_weight", 0)
     for name, (mean, logvar) in (("marginal_kl_X_loss", (mx, lx)), ("marginal_kl_Y_loss", (my, ly))):
-        terms[name] = (marginal_kl(mean, logvar) if weights.get("marginal_kld_weight", 0) > 0
-                       else torch.zeros((), device=x.device))
+        terms[name] = marginal_kl(mean, logvar) if marginal_weight > 0 else zero
     cross = outputs.get("cross_recon")
     for name, image, d in (("cross_recon_X_loss", x, 0), ("cross_recon_Y_loss", y, 1)):
-        terms[name] = torch.mean(torch.abs(cross[d].float() - image)) if cross else torch.zeros((), device=x.device)
+        terms[name] = torch.mean(torch.abs(cross[d].float() - image)) if cross else zero
     terms["total_loss"] = (weights["rec_weight"] * (terms["recon_X_loss"] + terms["recon_Y_loss"])
                            + anneal * weights["X_kld_weight"] * (terms["kl_X_loss"] + terms["kl_Y_loss"])
                            + anneal * weights["S_kld_weight"] * terms["kl_S_loss"]
                            + weights["inter_kld_weight"] * (terms["kl_interX_loss"] + terms["kl_interY_loss"])
-                           + weights.get("marginal_kld_weight", 0) * (
-                               terms["marginal_kl_X_loss"] + terms["marginal_kl_Y_loss"]))
+                           + marginal_weight * (terms["marginal_kl_X_loss"] + terms["marginal_kl_Y_loss"]))
     if cross:
         terms["total_loss"] = terms["total_loss"] + weights["cross_rec_weight"] * (
             terms["cross_recon_X_loss"] + terms["cross_recon_Y_loss"])
