@@ -16,7 +16,7 @@ class IIAE(nn.Module):
     def __init__(self, resolution, exclusive_dim=8, shared_dim=128, shared_hidden=256,
                  encoder_channels=(32, 64, 128, 256), decoder_channels=(512, 256, 128, 64),
                  dropout=0.5, leaky_slope=0.02, logvar_clamp=9.21, feature_norm="instance", init="pytorch",
-                 decoder="film"):
+                 decoder="film", decoder_output="tanh"):
         super().__init__()
         if resolution < 32 or resolution & (resolution - 1):
             raise ValueError(f"resolution must be a power of two >= 32, got {resolution}")
@@ -32,7 +32,8 @@ class IIAE(nn.Module):
         self.joint_shared = SharedEncoder(resolution, 2 * feat, feat, shared_dim, shared_hidden,
                                           leaky_slope, logvar_clamp)
         self.decoders = nn.ModuleList(
-            DECODERS[decoder](resolution, exclusive_dim, shared_dim, decoder_channels, dropout) for _ in DOMAINS)
+            DECODERS[decoder](resolution, exclusive_dim, shared_dim, decoder_channels, dropout, decoder_output)
+            for _ in DOMAINS)
         # The reference port's Kaiming-normal init starts disentangling much later than PyTorch's default
         # layer init (README, Measurements).
         if init == "kaiming_normal":

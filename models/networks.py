@@ -102,11 +102,24 @@ class SharedEncoder(nn.Module):
         return self.head(self.conv(torch.cat(feature_maps, dim=1)))
 
 
+class ClampOutput(nn.Module):
+    """Values clipped to [-1, 1] going forward, the gradient passed straight through. Under tanh a pixel
+    pushed towards white saturates and its gradient vanishes; on images that are mostly white (thin dark
+    lines) every output pixel saturated and the decoder stopped learning, drawing blank white."""
+
+    def forward(self, h):
+        return h + (h.clamp(-1, 1) - h).detach()
+
+
+# The decoders' last activation: tanh (the reference port's) or clamp.
+OUTPUTS = {"tanh": nn.Tanh, "clamp": ClampOutput}
+
+
 class Decoder(nn.Module):
     """p(x|z^x,z^s) or p(y|z^y,z^s) as in the reference port: the exclusive code enters only through the
     first linear layer, beside the shared code."""
 
-    def __init__(self, resolution, exclusive_dim, shared_dim, channels, dropout):
+    def __init__(self, resolution, exclusive_dim, shared_dim, channels, dropout, output="tanh"):
         super().__init__()
         self.stem_shape = (channels[0], resolution // 32, resolution // 32)
         stem_size = channels[0] * (resolution // 32) ** 2
@@ -118,7 +131,7 @@ class Decoder(nn.Module):
             if i < 2:
                 layers.append(nn.Dropout(dropout))
             previous = c
-        layers += [nn.ConvTranspose2d(previous, 3, 4, 2, 1), nn.Tanh()]
+        layers += [nn.ConvTranspose2d(previous, 3, 4, 2, 1), OUTPUTS[output]()]
         self.up = nn.Sequential(*layers)
 
     def forward(self, z_exclusive, z_shared):
@@ -132,7 +145,7 @@ class StyledDecoder(nn.Module):
     decoder the 8 exclusive dimensions reach the image only through the first layer, mixed with 128 shared
     ones and then dropout, and the demo's Y decoder barely used them (dull colours, muted random styles)."""
 
-    def __init__(self, resolution, exclusive_dim, shared_dim, channels, dropout, hidden=256):
+    def __init__(self, resolution, exclusive_dim, shared_dim, channels, dropout, output="tanh", hidden=256):
         super().__init__()
         self.stem_shape = (channels[0], resolution // 32, resolution // 32)
         stem_size = channels[0] * (resolution // 32) ** 2
@@ -144,7 +157,7 @@ class StyledDecoder(nn.Module):
                                    for c_in, c in zip([channels[0], *channels[:-1]], channels))
         self.norms = nn.ModuleList(nn.BatchNorm2d(c) for c in channels)
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Sequential(nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Tanh())
+        self.out = nn.Sequential(nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), OUTPUTS[output]())
 
     def forward(self, z_exclusive, z_shared):
         h = self.stem(torch.cat([z_exclusive, z_shared], dim=1)).view(-1, *self.stem_shape)

@@ -77,6 +77,11 @@ SCHEMA = dict(
                     "scale and shift from a small MLP of it), so translations take the reference's style; "
                     "`reference` is the reference port's decoder, which sees the exclusive code only in its first "
                     "linear layer (README, Measurements).", ("film", "reference")),
+        decoder_output=Key("tanh", "str",
+                           "The decoders' last activation: `tanh` (the reference port's) or `clamp` (values "
+                           "clipped to [-1, 1], the gradient passed straight through). On mostly white images "
+                           "(thin dark lines) tanh saturated and the decoder drew blank white; clamp does not "
+                           "saturate (README, Measurements).", ("tanh", "clamp")),
         eval_batchnorm=Key("running", "str",
                            "BatchNorm statistics for codes, samples and results: `running` the running averages "
                            "(evaluation mode: an image's output does not depend on its batch), `batch` each "
