@@ -128,7 +128,7 @@ class Solver:
                     else contextlib.nullcontext())
         with autocast:
             outputs = net(x, y, self.loss_weights["cross_rec_weight"] > 0)
-        terms = iiae_loss(outputs, x, y, self.loss_weights, anneal, scale)
+        terms = iiae_loss(outputs, x, y, self.loss_weights, anneal, scale, self.cfg.training.rec_loss)
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total_loss"]).backward()

@@ -10,6 +10,8 @@ LOSS_WEIGHTS = ("rec_weight", "X_kld_weight", "S_kld_weight", "inter_kld_weight"
 LOSS_NAMES = ("recon_X_loss", "recon_Y_loss", "cross_recon_X_loss", "cross_recon_Y_loss", "kl_X_loss", "kl_Y_loss",
               "kl_S_loss", "kl_interX_loss", "kl_interY_loss", "marginal_kl_X_loss", "marginal_kl_Y_loss",
               "total_loss")
+# training.rec_loss: the per-pixel distance of the reconstruction terms, averaged over pixels and channels.
+DISTANCES = {"l1": lambda a, b: torch.mean(torch.abs(a - b)), "l2": lambda a, b: torch.mean((a - b) ** 2)}
 
 
 def gaussian_kl(mean0, logvar0, mean1=None, logvar1=None):
@@ -60,10 +62,11 @@ def kl_scaling_warning(scaling, batch_size, processes, num_pairs):
             f"at any size.")
 
 
-def iiae_loss(outputs, x, y, weights, anneal, scale):
+def iiae_loss(outputs, x, y, weights, anneal, scale, rec_loss="l1"):
     """Every term of the objective and their weighted total, as a dict keyed by LOSS_NAMES.
 
-    outputs: IIAE.forward's dict; weights: {name: value} for LOSS_WEIGHTS; anneal: a(t); scale: kl_scale.
+    outputs: IIAE.forward's dict; weights: {name: value} for LOSS_WEIGHTS; anneal: a(t); scale: kl_scale;
+    rec_loss: a key of DISTANCES, for the reconstruction and cross terms.
     Without "cross_recon" in outputs (cross_rec_weight 0) the cross terms are 0; with marginal_kld_weight 0 or
     absent the marginal terms are 0 (not computed). The marginal terms are properties of the batch as a whole,
     so neither the annealing nor the per-pair KL scale applies to them.
@@ -73,9 +76,10 @@ def iiae_loss(outputs, x, y, weights, anneal, scale):
     (mrx, lrx), (mry, lry) = [(m.float(), lv.float()) for m, lv in outputs["single_shared"]]
     ms, ls = (t.float() for t in outputs["joint_shared"])
     rx, ry = (r.float() for r in outputs["recon"])
+    distance = DISTANCES[rec_loss]
     terms = {
-        "recon_X_loss": torch.mean(torch.abs(rx - x)),
-        "recon_Y_loss": torch.mean(torch.abs(ry - y)),
+        "recon_X_loss": distance(rx, x),
+        "recon_Y_loss": distance(ry, y),
         "kl_X_loss": scale * gaussian_kl(mx, lx),
         "kl_Y_loss": scale * gaussian_kl(my, ly),
         "kl_S_loss": scale * gaussian_kl(ms, ls),
@@ -88,7 +92,7 @@ def iiae_loss(outputs, x, y, weights, anneal, scale):
         terms[name] = marginal_kl(mean, logvar) if marginal_weight > 0 else zero
     cross = outputs.get("cross_recon")
     for name, image, d in (("cross_recon_X_loss", x, 0), ("cross_recon_Y_loss", y, 1)):
-        terms[name] = torch.mean(torch.abs(cross[d].float() - image)) if cross else zero
+        terms[name] = distance(cross[d].float(), image) if cross else zero
     terms["total_loss"] = (weights["rec_weight"] * (terms["recon_X_loss"] + terms["recon_Y_loss"])
                            + anneal * weights["X_kld_weight"] * (terms["kl_X_loss"] + terms["kl_Y_loss"])
                            + anneal * weights["S_kld_weight"] * terms["kl_S_loss"]

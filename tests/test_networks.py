@@ -152,3 +152,27 @@ def test_init_choices():
     assert weight.std().item() == pytest.approx((1 / (3 * fan_in)) ** 0.5, rel=0.05)
     assert seed_weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
     assert torch.all(seed.decoders[0].stem[0].bias == 0) and not torch.all(default.decoders[0].stem[0].bias == 0)
+
+
+@pytest.mark.parametrize("decoder", ["film", "reference"])
+def test_clamp_output_keeps_images_in_range_and_the_gradient_of_a_pixel_pushed_past_white(decoder):
+    """decoder_output "clamp": the image is the last layer's value clipped to [-1, 1], and a pixel far past
+    white still gets the gradient of the loss (tanh's at the same value is ~1e-4 of it: the blank-white trap)."""
+    torch.manual_seed(0)
+    model = IIAE(32, decoder=decoder, decoder_output="clamp")
+    last = model.decoders[0].out[0] if decoder == "film" else model.decoders[0].up[-2]
+    last.bias.data.fill_(5.0)  # every pixel far past white, as a decoder pushed to blank white ends
+    with evaluating(model):
+        image = model.decode(torch.randn(4, 8), torch.randn(4, 128), 0)
+    assert image.min() >= -1 and image.max() <= 1 and image.max() == 1
+
+    h = torch.tensor([5.0, 0.3, -2.0], requires_grad=True)
+    out = model.decoders[0].out[1] if decoder == "film" else model.decoders[0].up[-1]
+    value = out(h)
+    assert value.tolist() == [1.0, pytest.approx(0.3), -1.0]
+    target = torch.tensor([-1.0, 0.0, 1.0])  # ink where the pixel is past white, and so on
+    torch.abs(value - target).sum().backward()
+    assert h.grad.tolist() == [1.0, 1.0, -1.0]  # d|v - t|/dh = sign(v - t), as if nothing were clipped
+    tanh_grad = torch.autograd.grad(torch.abs(torch.tanh(h) - target).sum(), h)[0]
+    assert abs(tanh_grad[0].item()) < 2e-4
+

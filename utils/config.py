@@ -108,7 +108,11 @@ SCHEMA = dict(
         beta2=Key(0.999, "float", "Adam beta2.", range="[0, 1)"),
         milestones=Key([10000, 30000], "int_list", "Iterations at which the learning rate is multiplied by scheduler_gamma."),
         scheduler_gamma=Key(0.5, "float", "Learning-rate decay factor at each milestone.", range="(0, inf)"),
-        rec_weight=Key(100.02, "float", "Weight of the L1 reconstruction terms.", range="[0, inf)"),
+        rec_weight=Key(100.02, "float", "Weight of the reconstruction terms.", range="[0, inf)"),
+        rec_loss=Key("l1", "str", "Distance of the reconstruction and cross terms, per pixel: `l1` (the reference "
+                     "port's) or `l2` (squared error). Where the source's detail is uncertain L1 draws the "
+                     "median, blank on thin lines, and L2 the mean, a blur that shows it (README, Train on your "
+                     "own paired data).", ("l1", "l2")),
         X_kld_weight=Key(0.017848888888888889, "float",
                          "Weight of KL(q(z^x|x)||N(0,I)) + KL(q(z^y|y)||N(0,I)) (annealed). The three KL weights "
                          "default to the demo's: the reference port's 5.02 and 0.02 and the demo's 10, each times "
@@ -120,7 +124,7 @@ SCHEMA = dict(
                          range="[0, inf)"),
         inter_kld_weight=Key(0.035555555555555556, "float",
                              "Weight of KL(q(z^s|x,y)||r^x(z^s|x)) + KL(q(z^s|x,y)||r^y(z^s|y)).", range="[0, inf)"),
-        cross_rec_weight=Key(0.0, "float", "Weight of L1(D_x(z^x, z^s ~ r^y(y)), x) + L1(D_y(z^y, z^s ~ r^x(x)), y): "
+        cross_rec_weight=Key(0.0, "float", "Weight of d(D_x(z^x, z^s ~ r^y(y)), x) + d(D_y(z^y, z^s ~ r^x(x)), y) (d: rec_loss): "
                              "reconstruction through the other domain's single-domain shared code, the path "
                              "translation takes at test time; 0 leaves it out (and its cost).", range="[0, inf)"),
         marginal_kld_weight=Key(0.0, "float", "Weight of KL(N(m, S)||N(0,I)) for z^x and for z^y, where m and S are "
