@@ -2,6 +2,7 @@ import glob
 import json
 import os
 
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -26,6 +27,22 @@ def test_solver_steps_on_a_fixed_batch_lower_the_loss(tmp_path):
     net = solver.wrapped_model()
     losses = [solver.train_step(net, x, y, anneal=0.0, scale=0.01)["total_loss"].item() for _ in range(15)]
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_the_step_trains_with_the_configs_distance_and_decoder_output(tmp_path):
+    """training.rec_loss and model.decoder_output reach the step: with l2 and clamp its reconstruction term
+    is the mean squared error of the clamped decoding (codes taken at their means, no dropout)."""
+    raw = tiny_config(tmp_path, tmp_path, training={"rec_loss": "l2"},
+                      model={"dropout": 0.0, "decoder_output": "clamp"})
+    solver = Solver(build_config(raw), Context(torch.device("cpu")))
+    solver.model.sample = lambda mean, logvar: mean
+    torch.manual_seed(0)
+    x, y = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        recon_x = solver.model(x, y)["recon"][0]
+    terms = solver.train_step(solver.wrapped_model(), x, y, anneal=1.0, scale=1.0)
+    assert terms["recon_X_loss"].item() == pytest.approx(torch.nn.functional.mse_loss(recon_x, x).item(), rel=1e-6)
+    assert recon_x.abs().max() <= 1
 
 
 def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path, capsys):
