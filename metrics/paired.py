@@ -1,7 +1,9 @@
 """Translation scores for any paired dataset. Pair i's two images show one content, so x_i translated with
 y_i itself as the style reference should give y_i, and y_i with x_i should give x_i: the partner image is
-the right answer. And random styles should differ: the spread of outputs over prior draws shows a
-collapsed exclusive code as 0. Images are in [0, 1], N x C x H x W.
+the right answer. L1 and PSNR reward a blank image where the partner is mostly blank (thin dark lines on
+white score well drawn all white), so the correlation with the partner is reported too: 0 for a flat image.
+And random styles should differ: the spread of outputs over prior draws shows a collapsed exclusive code
+as 0. Images are in [0, 1], N x C x H x W.
 """
 import torch
 
@@ -18,6 +20,14 @@ def psnr_per_image(images, targets, cap=PSNR_CAP):
     return (-10 * torch.log10(mse)).clamp(max=cap)
 
 
+def correlation_per_image(images, targets):
+    """N: Pearson correlation over all of each image's values with its target's: 1 for the target itself
+    or any brighter or contrastier copy of it, -1 for its negative, 0 for a flat image (defined so)."""
+    a, b = (t.flatten(1) - t.flatten(1).mean(dim=1, keepdim=True) for t in (images, targets))
+    norms = a.norm(dim=1) * b.norm(dim=1)
+    return torch.where(norms > 0, (a * b).sum(dim=1) / norms.clamp(min=1e-12), torch.zeros_like(norms))
+
+
 def spread_per_image(draws):
     """N: the mean over pixels and channels of the population standard deviation (divided by K) over K prior
     draws (K x N x C x H x W, one source per column): 0 when every draw gives the same image; two draws 2d
@@ -27,9 +37,9 @@ def spread_per_image(draws):
 
 
 class PairedTranslation(Measure):
-    """For any paired dataset: each source translated with its own partner as the style reference,
-    scored against that partner (L1, PSNR), beside copying the source and decoding with a random style;
-    and the spread of the random styles' outputs, 0 when the exclusive code has collapsed."""
+    """For any paired dataset: each source translated with its own partner as the style reference, scored
+    against that partner (L1, PSNR, correlation), beside copying the source and decoding with a random
+    style; and the spread of the random styles' outputs, 0 when the exclusive code has collapsed."""
     name = "paired"
 
     def applies(self, subject):
@@ -44,19 +54,23 @@ class PairedTranslation(Measure):
                                   ("random_style_", draws[0])):
                 columns[f"{direction}_{label}l1"] = l1_per_image(images, partner)
                 columns[f"{direction}_{label}psnr"] = psnr_per_image(images, partner)
+                columns[f"{direction}_{label}correlation"] = correlation_per_image(images, partner)
             columns[f"{direction}_random_spread"] = spread_per_image(draws)
         return columns
 
     def table(self, report):
         lines = ["translation to the partner image (each source with its own partner as the style reference; "
-                 "pixels in [0, 1]):", f"{'':>24} {'L1 X2Y':>7} {'L1 Y2X':>7} {'PSNR X2Y':>9} {'PSNR Y2X':>9}"]
+                 "pixels in [0, 1]; correlation 0 for a blank image):",
+                 f"{'':>24} {'L1 X2Y':>7} {'L1 Y2X':>7} {'PSNR X2Y':>9} {'PSNR Y2X':>9} {'corr X2Y':>9} {'corr Y2X':>9}"]
         for label, key in (("model", ""), ("copy source", "copy_source_"), ("random style", "random_style_")):
             lines.append(f"{label:>24} {report[f'x2y_{key}l1']:>7.3f} {report[f'y2x_{key}l1']:>7.3f} "
-                         f"{report[f'x2y_{key}psnr']:>9.2f} {report[f'y2x_{key}psnr']:>9.2f}")
+                         f"{report[f'x2y_{key}psnr']:>9.2f} {report[f'y2x_{key}psnr']:>9.2f} "
+                         f"{report[f'x2y_{key}correlation']:>9.3f} {report[f'y2x_{key}correlation']:>9.3f}")
         lines.append(f"{f'spread of {NUM_RANDOM_STYLES} random styles':>24} {report['x2y_random_spread']:>7.3f} "
                      f"{report['y2x_random_spread']:>7.3f}   (0: every random style gives the same image)")
         return "\n".join(lines)
 
     def line(self, report):
-        return (f"paired L1 {report['x2y_l1']:.3f} / {report['y2x_l1']:.3f}, random-style spread "
+        return (f"paired L1 {report['x2y_l1']:.3f} / {report['y2x_l1']:.3f}, correlation "
+                f"{report['x2y_correlation']:.3f} / {report['y2x_correlation']:.3f}, random-style spread "
                 f"{report['x2y_random_spread']:.3f} / {report['y2x_random_spread']:.3f}")

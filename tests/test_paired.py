@@ -1,11 +1,11 @@
-"""Paired translation scores (L1, PSNR, spread over prior draws) on hand-made images with a known answer."""
+"""Paired translation scores (L1, PSNR, correlation, spread over prior draws) on hand-made images with a known answer."""
 import math
 
 import pytest
 import torch
 
 from metrics.evaluation import Measure
-from metrics.paired import PSNR_CAP, l1_per_image, psnr_per_image, spread_per_image
+from metrics.paired import PSNR_CAP, correlation_per_image, l1_per_image, psnr_per_image, spread_per_image
 
 
 def images(n=3, seed=0):
@@ -34,6 +34,31 @@ def test_psnr_is_per_image():
     off[0] += 0.1
     off[1, 0, :4] += 0.5  # 0.5 over a sixth of the values: MSE 0.25 / 6
     assert torch.allclose(psnr_per_image(off, y), torch.tensor([20.0, -10 * math.log10(0.25 / 6)]), atol=1e-3)
+
+
+def test_correlation_is_one_for_the_answer_and_any_brighter_copy_and_zero_for_a_blank_image():
+    y = images()
+    assert torch.allclose(correlation_per_image(y, y), torch.ones(3))
+    assert torch.allclose(correlation_per_image(0.5 * y + 0.1, y), torch.ones(3))
+    assert torch.allclose(correlation_per_image(1 - y, y), -torch.ones(3))
+    assert torch.equal(correlation_per_image(torch.ones_like(y), y), torch.zeros(3))
+
+
+def test_correlation_sees_the_thin_line_that_l1_and_psnr_miss():
+    """A 1-pixel dark square ring on white (12 pixels of 64): drawing nothing scores the same L1 and PSNR as
+    drawing the ring one pixel to the right (each gets 12 pixels wrong by 1), but correlation 0 against the
+    shifted ring's (6 - 12 * 12 / 64) / (12 - 12 * 12 / 64) = 0.385 (hand-computed: 6 pixels overlap)."""
+    def ring(left):
+        image = torch.ones(1, 1, 8, 8)
+        image[..., 2, left:left + 4] = image[..., 5, left:left + 4] = 0
+        image[..., 2:6, left] = image[..., 2:6, left + 3] = 0
+        return image
+
+    line, shifted, blank = ring(2), ring(3), torch.ones(1, 1, 8, 8)
+    assert l1_per_image(blank, line).item() == l1_per_image(shifted, line).item() == 12 / 64
+    assert psnr_per_image(blank, line).item() == pytest.approx(psnr_per_image(shifted, line).item())
+    assert correlation_per_image(blank, line).item() == 0
+    assert correlation_per_image(shifted, line).item() == pytest.approx((6 - 144 / 64) / (12 - 144 / 64))
 
 
 def test_spread_over_draws():
