@@ -61,7 +61,8 @@ class PairedTranslation(Measure):
     def table(self, report):
         lines = ["translation to the partner image (each source with its own partner as the style reference; "
                  "pixels in [0, 1]; correlation 0 for a blank image):",
-                 f"{'':>24} {'L1 X2Y':>7} {'L1 Y2X':>7} {'PSNR X2Y':>9} {'PSNR Y2X':>9} {'corr X2Y':>9} {'corr Y2X':>9}"]
+                 f"{'':>24} {'L1 X2Y':>7} {'L1 Y2X':>7} {'PSNR X2Y':>9} {'PSNR Y2X':>9} {'corr X2Y':>9} "
+                 f"{'corr Y2X':>9}"]
         for label, key in (("model", ""), ("copy source", "copy_source_"), ("random style", "random_style_")):
             lines.append(f"{label:>24} {report[f'x2y_{key}l1']:>7.3f} {report[f'y2x_{key}l1']:>7.3f} "
                          f"{report[f'x2y_{key}psnr']:>9.2f} {report[f'y2x_{key}psnr']:>9.2f} "

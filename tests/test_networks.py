@@ -175,4 +175,3 @@ def test_clamp_output_keeps_images_in_range_and_the_gradient_of_a_pixel_pushed_p
     assert h.grad.tolist() == [1.0, 1.0, -1.0]  # d|v - t|/dh = sign(v - t), as if nothing were clipped
     tanh_grad = torch.autograd.grad(torch.abs(torch.tanh(h) - target).sum(), h)[0]
     assert abs(tanh_grad[0].item()) < 2e-4
-

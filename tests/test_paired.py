@@ -1,4 +1,5 @@
-"""Paired translation scores (L1, PSNR, correlation, spread over prior draws) on hand-made images with a known answer."""
+"""Paired translation scores (L1, PSNR, correlation, spread over prior draws) on hand-made images with a
+known answer."""
 import math
 
 import pytest
