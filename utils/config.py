@@ -17,6 +17,8 @@ from typing import Any
 from utils.errors import UserError
 
 REQUIRED = object()
+# The demo's batch over its training pairs: the reference port's per-pair KL scale at the demo's size.
+DEMO_KL_SCALE = 16 / 4500
 
 
 @dataclass(frozen=True)
@@ -113,16 +115,16 @@ SCHEMA = dict(
                      "port's) or `l2` (squared error). Where the source's detail is uncertain L1 draws the "
                      "median, blank on thin lines, and L2 the mean, a blur that shows it (README, Train on your "
                      "own paired data).", ("l1", "l2")),
-        X_kld_weight=Key(0.017848888888888889, "float",
+        X_kld_weight=Key(5.02 * DEMO_KL_SCALE, "float",
                          "Weight of KL(q(z^x|x)||N(0,I)) + KL(q(z^y|y)||N(0,I)) (annealed). The three KL weights "
                          "default to the demo's: the reference port's 5.02 and 0.02 and the demo's 10, each times "
                          "16/4,500 (the demo's batch over its 4,500 training pairs). The reference port's weights "
                          "(its sample config sets them) weigh the KL terms training pairs / batch times more under "
                          "`none` than in the reference port (281 times on 4,500 pairs); "
                          "`\"kl_scaling\": \"batch_over_dataset\"` in `model` restores its objective.", range="[0, inf)"),
-        S_kld_weight=Key(0.000071111111111111111, "float", "Weight of KL(q(z^s|x,y)||N(0,I)) (annealed).",
+        S_kld_weight=Key(0.02 * DEMO_KL_SCALE, "float", "Weight of KL(q(z^s|x,y)||N(0,I)) (annealed).",
                          range="[0, inf)"),
-        inter_kld_weight=Key(0.035555555555555556, "float",
+        inter_kld_weight=Key(10 * DEMO_KL_SCALE, "float",
                              "Weight of KL(q(z^s|x,y)||r^x(z^s|x)) + KL(q(z^s|x,y)||r^y(z^s|y)).", range="[0, inf)"),
         cross_rec_weight=Key(0.0, "float", "Weight of d(D_x(z^x, z^s ~ r^y(y)), x) + d(D_y(z^y, z^s ~ r^x(x)), y) (d: rec_loss): "
                              "reconstruction through the other domain's single-domain shared code, the path "
@@ -134,7 +136,7 @@ SCHEMA = dict(
         print_freq=Key(100, "int", "Iterations between TensorBoard scalars and progress-line updates.", range="[1, inf)"),
         sample_freq=Key(2000, "int", "Iterations between sample grids (`samples/<iter>/`).", range="[1, inf)"),
         model_save_freq=Key(5000, "int", "Iterations between checkpoints (one is always written at the end).", range="[1, inf)"),
-        eval_freq=Key(0, "int", "Iterations between test-split retrieval evaluations logged to TensorBoard; 0 is off.", range="[0, inf)"),
+        eval_freq=Key(0, "int", "Iterations between evaluations of every measure on the test split, logged to TensorBoard; 0 is off.", range="[0, inf)"),
         eval_pairs=Key(0, "int", "Test pairs used by the in-training evaluation; 0 uses them all.", range="[0, inf)"),
         keep_last=Key(0, "int", "Keep only this many newest checkpoints; 0 keeps all.", range="[0, inf)"),
         num_workers=Key(2, "int", "DataLoader worker processes.", range="[0, 256]"),
