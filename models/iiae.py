@@ -1,7 +1,6 @@
 """The IIAE model: exclusive encoders E_x, E_y, the shared feature extractor F, the shared-code
 encoders R_x, R_y (one domain) and Q (both), and decoders D_x, D_y. Domain 0 is X, domain 1 is Y."""
 import contextlib
-import inspect
 
 import torch
 from torch import nn
@@ -12,11 +11,20 @@ from utils.errors import UserError
 DOMAINS = (0, 1)
 
 
+# The config's model keys that are not arguments of the network, and why; every other model key is one,
+# under its own name (tests/test_networks.py checks both ways).
+NOT_NETWORK_ARGUMENTS = {
+    "name": "selects the model class, of which there is one",
+    "kl_anneal_iters": "the objective's KL annealing schedule (models.losses)",
+    "kl_scaling": "the objective's KL scale (models.losses)",
+    "eval_batchnorm": "how BatchNorm normalises in evaluation (evaluating, below)",
+}
+
+
 class IIAE(nn.Module):
-    def __init__(self, resolution, exclusive_dim=8, shared_dim=128, shared_hidden=256,
-                 encoder_channels=(32, 64, 128, 256), decoder_channels=(512, 256, 128, 64),
-                 dropout=0.5, leaky_slope=0.02, logvar_clamp=9.21, feature_norm="instance", init="pytorch",
-                 decoder="film", decoder_output="tanh"):
+    # No defaults here: they are the config schema's (utils.config), which from_config passes.
+    def __init__(self, resolution, *, exclusive_dim, shared_dim, shared_hidden, encoder_channels, decoder_channels,
+                 dropout, leaky_slope, logvar_clamp, feature_norm, init, decoder, decoder_output):
         super().__init__()
         if resolution < 32 or resolution & (resolution - 1):
             raise ValueError(f"resolution must be a power of two >= 32, got {resolution}")
@@ -44,10 +52,10 @@ class IIAE(nn.Module):
 
     @classmethod
     def from_config(cls, resolution, model_section):
-        """The network of a config's model section: its keys that name constructor arguments, passed
-        under their own names (the section's other keys say how the model is trained and evaluated)."""
-        arguments = set(inspect.signature(cls).parameters) - {"resolution"}
-        return cls(resolution, **{key: value for key, value in model_section.items() if key in arguments})
+        """The network of a config's model section (every key present, as utils.config fills them in):
+        each key but NOT_NETWORK_ARGUMENTS passed under its own name, so a key that reaches no argument
+        fails here rather than being dropped."""
+        return cls(resolution, **{key: value for key, value in model_section.items() if key not in NOT_NETWORK_ARGUMENTS})
 
     def parameter_groups(self):
         """Parameters of each optimizer (the reference port's split): exclusive encoders; F with R_x, R_y,

@@ -1,14 +1,30 @@
+import inspect
+
 import pytest
 import torch
 
-from models.iiae import IIAE, check_decoder, check_feature_norm, evaluating
+from models.iiae import IIAE, NOT_NETWORK_ARGUMENTS, check_decoder, check_feature_norm, evaluating
+from utils.config import SCHEMA, build_config
 from utils.errors import UserError
+
+
+def network(resolution, **model):
+    """The IIAE of a config whose model section sets `model`, the schema's defaults for the rest."""
+    return IIAE.from_config(resolution, build_config({"dataset": "", "path_to_data": "", "model": model}).model)
+
+
+def test_every_model_key_reaches_a_network_argument_or_says_why_not():
+    arguments = set(inspect.signature(IIAE).parameters) - {"resolution"}
+    assert set(SCHEMA["model"]) - arguments == set(NOT_NETWORK_ARGUMENTS)
+    assert arguments <= set(SCHEMA["model"]), "a network argument the config cannot set"
+    assert not any(p.default is not inspect.Parameter.empty for p in inspect.signature(IIAE).parameters.values()), \
+        "defaults belong to the config schema"
 
 
 @pytest.mark.parametrize("resolution", [32, 64, 256])
 def test_shapes(resolution):
     torch.manual_seed(0)
-    model = IIAE(resolution)
+    model = network(resolution)
     x = torch.randn(2, 3, resolution, resolution)
     out = model(x, x)
     assert [m.shape for m, _ in out["exclusive"]] == [(2, 8), (2, 8)]
@@ -20,7 +36,7 @@ def test_shapes(resolution):
     if resolution == 256:
         # The seed network, 84.3 M; per-domain BatchNorm in F adds one weight and bias per channel; the
         # FiLM decoders add, each, an MLP 8 -> 256 -> 2 x (512 + 256 + 128 + 64).
-        seed = IIAE(resolution, feature_norm="shared", decoder="reference")
+        seed = network(resolution, feature_norm="shared", decoder="reference")
         assert sum(p.numel() for p in seed.parameters()) == 84_271_238
         film = (8 * 256 + 256) + (256 * 2 * 960 + 2 * 960)
         assert sum(p.numel() for p in model.parameters()) == 84_271_238 + 2 * (32 + 64 + 128 + 256) + 2 * film
@@ -29,15 +45,15 @@ def test_shapes(resolution):
 def test_feature_norms():
     """Per domain: convolutions shared, normalization separate. Shared: the seed's layer names."""
     torch.manual_seed(0)
-    batchnorm = IIAE(32, feature_norm="domain")
+    batchnorm = network(32, feature_norm="domain")
     batchnorm(torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32) * 2 + 3)
     norms = batchnorm.features.norms
     assert not torch.allclose(norms[0][0].running_mean, norms[1][0].running_mean)
     assert len(batchnorm.features.convs) == 4
-    instance = IIAE(32)
+    instance = network(32)
     assert isinstance(instance.features.norms[1][3], torch.nn.InstanceNorm2d)
     assert not any(k.startswith("features.") and "running" in k for k in instance.state_dict())
-    seed = IIAE(32, feature_norm="shared")
+    seed = network(32, feature_norm="shared")
     assert {k for k in seed.state_dict() if k.startswith("features.")} >= {
         "features.0.weight", "features.1.running_mean", "features.9.weight", "features.10.running_var"}
 
@@ -47,7 +63,7 @@ def test_feature_norms():
 def test_evaluation_mode_does_not_depend_on_the_batch(feature_norm, decoder):
     """An image's codes and translations alone equal those inside a batch of 100 others."""
     torch.manual_seed(0)
-    model = IIAE(32, feature_norm=feature_norm, decoder=decoder)
+    model = network(32, feature_norm=feature_norm, decoder=decoder)
     for _ in range(2):
         model(torch.rand(8, 3, 32, 32) * 2 - 1, torch.rand(8, 3, 32, 32) - 1)
     x, y = torch.rand(100, 3, 32, 32) * 2 - 1, torch.rand(100, 3, 32, 32) - 1
@@ -63,19 +79,19 @@ def test_evaluation_mode_does_not_depend_on_the_batch(feature_norm, decoder):
 
 
 def test_model_section_changes_the_network():
-    model = IIAE(32, exclusive_dim=4, shared_dim=16, encoder_channels=(8, 8, 8, 8), decoder_channels=(16, 8, 8, 8))
+    model = network(32, exclusive_dim=4, shared_dim=16, encoder_channels=[8, 8, 8, 8], decoder_channels=[16, 8, 8, 8])
     out = model(torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32))
     assert out["exclusive"][0][0].shape == (2, 4) and out["joint_shared"][0].shape == (2, 16)
 
 
 def test_rejects_bad_resolution():
     with pytest.raises(ValueError):
-        IIAE(48)
+        network(48)
 
 
 def test_batch_statistics_leave_running_buffers_alone():
     torch.manual_seed(0)
-    model = IIAE(32)
+    model = network(32)
     model(torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.randn(4, 3, 32, 32) * 3 + 1
@@ -89,11 +105,11 @@ def test_batch_statistics_leave_running_buffers_alone():
 
 
 def test_a_checkpoint_of_the_other_feature_norm_is_named():
-    seed_state = IIAE(32, feature_norm="shared").state_dict()
+    seed_state = network(32, feature_norm="shared").state_dict()
     for feature_norm in ("instance", "domain", "shared"):
-        check_feature_norm(IIAE(32, feature_norm=feature_norm).state_dict(), feature_norm, "new.pt")
+        check_feature_norm(network(32, feature_norm=feature_norm).state_dict(), feature_norm, "new.pt")
     with pytest.raises(UserError, match='trained with model.feature_norm "domain"'):
-        check_feature_norm(IIAE(32, feature_norm="domain").state_dict(), "instance", "new.pt")
+        check_feature_norm(network(32, feature_norm="domain").state_dict(), "instance", "new.pt")
     with pytest.raises(UserError, match='trained with model.feature_norm "shared".*feature_norm=shared'):
         check_feature_norm(seed_state, "instance", "old.pt")
 
@@ -103,7 +119,7 @@ def test_decoder_shapes_and_style_reaches_the_image(decoder):
     """Both decoders map (z_excl, z_s) to an image; changing only z_excl changes it, and with FiLM it
     also changes every block's output, not only the first layer's."""
     torch.manual_seed(0)
-    model = IIAE(32, decoder=decoder)
+    model = network(32, decoder=decoder)
     z_shared = torch.randn(4, 128)
     z_a, z_b = torch.randn(4, 8), torch.randn(4, 8)
     with evaluating(model):
@@ -122,7 +138,7 @@ def test_decoder_shapes_and_style_reaches_the_image(decoder):
 def test_cross_paths_decode_the_other_domains_shared_code():
     """forward(cross=True) adds D_d(z_d, z ~ r^(other)): with zero variances it is exactly that decoding."""
     torch.manual_seed(0)
-    model = IIAE(32)
+    model = network(32)
     x, y = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
     assert "cross_recon" not in model(x, y)
     model.eval()
@@ -135,18 +151,18 @@ def test_cross_paths_decode_the_other_domains_shared_code():
 
 def test_a_checkpoint_of_the_other_decoder_is_named():
     for decoder in ("film", "reference"):
-        check_decoder(IIAE(32, decoder=decoder).state_dict(), decoder, "new.pt")
+        check_decoder(network(32, decoder=decoder).state_dict(), decoder, "new.pt")
     with pytest.raises(UserError, match='^checkpoint old.pt was trained with model.decoder "reference".*'
                                         'decoder=reference\\)$'):
-        check_decoder(IIAE(32, decoder="reference").state_dict(), "film", "old.pt")
+        check_decoder(network(32, decoder="reference").state_dict(), "film", "old.pt")
     with pytest.raises(UserError, match='trained with model.decoder "film"'):
-        check_decoder(IIAE(32).state_dict(), "reference", "new.pt")
+        check_decoder(network(32).state_dict(), "reference", "new.pt")
 
 
 def test_init_choices():
     """pytorch: PyTorch's default (weight variance 1/(3 fan_in)); kaiming_normal: the seed's (2/fan_in)."""
     torch.manual_seed(0)
-    default, seed = IIAE(64), IIAE(64, init="kaiming_normal")
+    default, seed = network(64), network(64, init="kaiming_normal")
     weight, seed_weight = default.decoders[0].stem[0].weight, seed.decoders[0].stem[0].weight
     fan_in = weight.shape[1]
     assert weight.std().item() == pytest.approx((1 / (3 * fan_in)) ** 0.5, rel=0.05)
@@ -159,7 +175,7 @@ def test_clamp_output_keeps_images_in_range_and_the_gradient_of_a_pixel_pushed_p
     """decoder_output "clamp": the image is the last layer's value clipped to [-1, 1], and a pixel far past
     white still gets the gradient of the loss (tanh's at the same value is ~1e-4 of it: the blank-white trap)."""
     torch.manual_seed(0)
-    model = IIAE(32, decoder=decoder, decoder_output="clamp")
+    model = network(32, decoder=decoder, decoder_output="clamp")
     last = model.decoders[0].out[0] if decoder == "film" else model.decoders[0].up[-2]
     last.bias.data.fill_(5.0)  # every pixel far past white, as a decoder pushed to blank white ends
     with evaluating(model):
