@@ -83,7 +83,7 @@ def codes_file(path, domain, dim):
 def gallery_codes(args, loaded, domain):
     """(names, shared-code means) of the gallery of `domain`."""
     if len(args.search) == 1 and args.search[0].endswith(".npz"):
-        return codes_file(args.search[0], domain, loaded.model_config["shared_dim"])
+        return codes_file(args.search[0], domain, loaded.model_section["shared_dim"])
     paths = image_paths(args.search, "--search")
     return paths, encode(loaded.model, read_images(paths, loaded.resolution, args.fit), domain, "shared",
                          args.batch_size)[0]

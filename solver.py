@@ -10,11 +10,11 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dataloader.registry import load_dataset
 from dataloader.sampler import ResumableSampler
-from metrics.evaluation import Subject, evaluate, log_scalars, summary_line
+from metrics.evaluation import Subject, evaluate, evaluated_pairs, log_scalars, summary_line
 from metrics.grids import sample_batch, translation_grid
 from metrics.measures import MEASURES
 from models.iiae import evaluating
-from models.loading import build_model, restore_networks
+from models.loading import build_model, load_trained
 from models.losses import LOSS_NAMES, LOSS_WEIGHTS, iiae_loss, kl_annealing, kl_scale, kl_scaling_warning
 from utils import checkpoint as ckpt
 from utils.distributed import any_true, mean_over_processes
@@ -202,10 +202,11 @@ class Solver:
         if in_place and self.ctx.is_main:
             prepare_in_place(t.restored_model_path, lock)
         if t.resume_iters:
-            it, path, state = ckpt.find_checkpoint(t.restored_model_path, t.resume_iters)
+            trained = load_trained(t.restored_model_path, t.resume_iters, self.device, config=self.cfg,
+                                   into=self.model)
             if in_place and self.ctx.is_main:
-                set_aside_newer(t.restored_model_path, it)
-            self.iteration = self.restore(state, path)
+                set_aside_newer(t.restored_model_path, trained.iteration)
+            self.iteration = self.checkpoint.load(trained.state, trained.path)
         if self.iteration >= t.max_iters:
             raise UserError(f"config: 'training.max_iters' is {t.max_iters} but the run is already at "
                             f"iteration {self.iteration}; raise max_iters to continue")
@@ -226,12 +227,6 @@ class Solver:
         cfg = self.cfg
         return load_dataset(cfg.dataset, cfg.path_to_data, split, cfg.resolution, cfg.data, train,
                             os.path.join(cfg.output_root, ".cache"), self.ctx)
-
-    def restore(self, state, path):
-        """Everything of a loaded checkpoint (read from `path`): the networks through the shared checks,
-        then the optimizers, schedulers, scaler and RNG state; returns its iteration."""
-        restore_networks(self.model, state, path, self.cfg.resolution, self.cfg.model)
-        return self.checkpoint.load(state, path)
 
     def _save(self, run_dir):
         if self.ctx.is_main:
@@ -273,7 +268,7 @@ class Solver:
     def _evaluate(self, dataset, writer, max_pairs):
         cfg = self.cfg
         with self._unsynced_batchnorm():
-            reports, _ = evaluate(self.model, dataset, MEASURES, Subject(cfg.dataset, dataset.paired),
-                                  cfg.test.batch_size, self.device, cfg.model.eval_batchnorm, cfg.seed, max_pairs)
+            reports, _ = evaluate(self.model, dataset, MEASURES, Subject.of(dataset), cfg.test.batch_size,
+                                  self.device, cfg.model.eval_batchnorm, cfg.seed, max_pairs)
         log_scalars(writer, MEASURES, reports, self.iteration)
-        return summary_line(MEASURES, reports, self.iteration, reports["retrieval"]["num_pairs"])
+        return summary_line(MEASURES, reports, self.iteration, evaluated_pairs(dataset, max_pairs))

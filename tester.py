@@ -9,12 +9,11 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from dataloader.registry import load_dataset
-from metrics.codes import save_features
+from metrics.codes import batch_codes, save_features
 from metrics.evaluation import DIRECTIONS, Subject, evaluate, log_scalars, tables
 from metrics.grids import fixed_source_grid, translation_grid
 from metrics.measures import MEASURES
-from models.loading import build_model, restore_networks
-from utils import checkpoint as ckpt
+from models.loading import load_trained
 from utils.errors import UserError
 from utils.images import save_grid
 from utils.rundir import fresh_subdir
@@ -26,18 +25,12 @@ class Tester:
         self.cfg, self.device = cfg, context.device
         self.context = context
 
-    def _model(self):
-        cfg = self.cfg
-        iteration, path, state = ckpt.find_checkpoint(cfg.test.test_path, cfg.test.test_iters)
-        torch.manual_seed(cfg.seed)
-        model = build_model(cfg.resolution, cfg.model, self.device)
-        restore_networks(model, state, path, cfg.resolution, cfg.model)
-        return iteration, path, model
-
     def test(self):
         """Returns the results folder."""
         cfg = self.cfg
-        iteration, path, model = self._model()
+        torch.manual_seed(cfg.seed)
+        trained = load_trained(cfg.test.test_path, cfg.test.test_iters, self.device, config=cfg)
+        iteration, path = trained.iteration, trained.path
         test_set = load_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, False,
                                 os.path.join(cfg.output_root, ".cache"), self.context)
         if len(test_set) < 2 and cfg.model.eval_batchnorm == "batch":
@@ -47,10 +40,11 @@ class Tester:
         results = fresh_subdir(cfg.test.test_path, "results")
         print(f"testing {path} on {len(test_set)} test pairs; results in {results}", flush=True)
         started = time.monotonic()
-        names, fixed = [], []
+        names, codes, fixed = [], [], []
 
         def draw_grids(i, batch):
             names.extend(batch.names)
+            codes.append(batch_codes(batch))
             if cfg.test.num_results and i >= cfg.test.num_results:
                 return
             if not fixed:
@@ -60,10 +54,10 @@ class Tester:
                 save_grid(translation_grid(batch, d), os.path.join(results, f"{label}_{i}.jpg"))
                 save_grid(fixed_source_grid(fixed[0], batch, d), os.path.join(results, f"fix{label}_{i}.jpg"))
 
-        reports, columns = evaluate(model, test_set, MEASURES, Subject(cfg.dataset, test_set.paired),
-                                    cfg.test.batch_size, self.device, cfg.model.eval_batchnorm, cfg.seed,
-                                    on_batch=draw_grids)
-        save_features(os.path.join(results, "features.npz"), names, columns["retrieval"])
+        reports, _ = evaluate(trained.model, test_set, MEASURES, Subject.of(test_set), cfg.test.batch_size,
+                              self.device, cfg.model.eval_batchnorm, cfg.seed, on_batch=draw_grids)
+        save_features(os.path.join(results, "features.npz"), names,
+                      {key: torch.cat([part[key] for part in codes]) for key in codes[0]})
         for name, report in reports.items():
             with open(os.path.join(results, f"{name}.json"), "w") as f:
                 json.dump({**report, "iteration": iteration, "eval_batchnorm": cfg.model.eval_batchnorm}, f, indent=2)

@@ -72,7 +72,7 @@ class Styles(NamedTuple):
 def styles_of(args, loaded, target):
     if not args.style:
         count = args.random or 1
-        return Styles(random_styles(count, loaded.model_config["exclusive_dim"], args.seed),
+        return Styles(random_styles(count, loaded.model_section["exclusive_dim"], args.seed),
                       [f"rand{k:0{len(str(count))}d}" for k in range(1, count + 1)], None)
     paths = image_paths(args.style, "--style")
     if args.interpolate and len(paths) != 2:

@@ -3,34 +3,53 @@
 
 Prints, per checkpoint: training time (wall clock from the first step, evaluation not included) and
 the in-training evaluation's line, in evaluation mode as the config's model.eval_batchnorm says
-(BatchNorm running averages unless it is `batch`), plus shared top-1 with BatchNorm batch statistics
-for comparison; then when shared top-1 (both ways, evaluation mode) first reached 0.90 and 0.95.
---json FILE keeps every report of every checkpoint.
+(BatchNorm running averages unless it is `batch`; --batch-statistics adds the line with BatchNorm batch
+statistics); then when each goal was first reached. A goal is a set of conditions on TensorBoard tags,
+`TAG>=VALUE` or `TAG<=VALUE`, comma-separated; by default shared top-1 both ways at 0.90 and at 0.95. --json FILE keeps every report of every checkpoint.
 
     python -m bench.quality                          # configs/demo.json, its own settings
     python -m bench.quality --set training.lr=2e-5   # any override main.py accepts
+    python -m bench.quality --goal "retrieval/shared_x2y_top1>=0.97,translation/x2y_l1<=0.07"
 """
 import argparse
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dataloader.registry import build_dataset
-from metrics.evaluation import Subject, evaluate, summary_line
+from metrics.evaluation import Subject, evaluate, scalars, summary_line
 from metrics.measures import MEASURES
-from metrics.retrieval import Retrieval
-from models.loading import build_model, restore_networks
+from models.loading import build_model, load_trained
 from solver import Solver
 from utils import checkpoint as ckpt
 from utils.config import load_config
 from utils.distributed import setup, teardown
 from utils.errors import run_script
 
-THRESHOLDS = (0.90, 0.95)
+DEFAULT_GOALS = tuple(f"retrieval/shared_x2y_top1>={v},retrieval/shared_y2x_top1>={v}" for v in ("0.90", "0.95"))
+_CONDITION = re.compile(r"^\s*([^<>=\s]+)\s*(>=|<=)\s*(\S+)\s*$")
+
+
+def goal(text):
+    """`TAG>=VALUE` or `TAG<=VALUE` conditions, comma-separated, as ((tag, op, value), ...)."""
+    conditions = []
+    for part in text.split(","):
+        match = _CONDITION.match(part)
+        try:
+            conditions.append((match[1], match[2], float(match[3])))
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{part!r} is not TAG>=VALUE or TAG<=VALUE") from None
+    return tuple(conditions)
+
+
+def met(values, conditions):
+    """Whether the scalars `values` ({tag: value}) meet every condition (a missing tag meets none)."""
+    return all(tag in values and (values[tag] >= v if op == ">=" else values[tag] <= v) for tag, op, v in conditions)
 
 
 def parse_args():
@@ -41,7 +60,14 @@ def parse_args():
     parser.add_argument("--output-root", default=None,
                         help="where the run goes (default: a temporary folder, removed at the end)")
     parser.add_argument("--json", metavar="FILE", help="also write every checkpoint's reports to FILE")
-    return parser.parse_args()
+    parser.add_argument("--goal", type=goal, action="append", metavar="TAG>=VALUE[,...]",
+                        help="report when these conditions on TensorBoard tags (>= or <=) first all held "
+                             "(repeatable; default: shared top-1 both ways at 0.90, then 0.95)")
+    parser.add_argument("--batch-statistics", action="store_true",
+                        help="also evaluate every checkpoint with BatchNorm batch statistics")
+    args = parser.parse_args()
+    args.goal = args.goal or [goal(text) for text in DEFAULT_GOALS]
+    return args
 
 
 def step_times(run_dir):
@@ -52,35 +78,35 @@ def step_times(run_dir):
     return {e.step: e.wall_time - start for e in events}
 
 
-def measure(run_dir, cfg, device):
-    """Every measure of every checkpoint in evaluation mode (the config's model.eval_batchnorm), plus
-    retrieval with BatchNorm batch statistics for comparison; prints a line per checkpoint."""
+def measure(run_dir, cfg, device, batch_statistics=False):
+    """Every measure of every checkpoint in evaluation mode (the config's model.eval_batchnorm), and with
+    BatchNorm batch statistics when asked; prints a line per checkpoint."""
     test_set = build_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, train=False)
-    subject = Subject(cfg.dataset, test_set.paired)
+    subject = Subject.of(test_set)
     model = build_model(cfg.resolution, cfg.model, device)
     times = step_times(run_dir)
-    models = os.path.join(run_dir, "models")
+    modes = [cfg.model.eval_batchnorm]
+    if batch_statistics and modes[0] != "batch":
+        modes.append("batch")
     rows = []
-    for iteration in ckpt.available_iterations(models):
-        path = ckpt.checkpoint_path(models, iteration)
-        restore_networks(model, ckpt.load_checkpoint(path), path, cfg.resolution, cfg.model)
-        reports, _ = evaluate(model, test_set, MEASURES, subject, cfg.test.batch_size, device,
-                              cfg.model.eval_batchnorm, cfg.seed)
-        batch, _ = evaluate(model, test_set, [Retrieval()], subject, cfg.test.batch_size, device, "batch", cfg.seed)
-        row = {"iteration": iteration, "seconds": times.get(iteration, float("nan")), "reports": reports,
-               "batch_statistics": batch["retrieval"]}
+    for iteration in ckpt.available_iterations(os.path.join(run_dir, "models")):
+        load_trained(run_dir, iteration, device, config=cfg, into=model)
+        reports = {mode: evaluate(model, test_set, MEASURES, subject, cfg.test.batch_size, device, mode, cfg.seed)[0]
+                   for mode in modes}
+        row = {"iteration": iteration, "seconds": times.get(iteration, float("nan")),
+               "reports": reports[modes[0]], "batch_statistics": reports[modes[1]] if len(modes) > 1 else None}
         rows.append(row)
-        b = row["batch_statistics"]
-        print(f"{row['seconds']:.0f} s of training: {summary_line(MEASURES, reports, iteration, b['num_pairs'])}; "
-              f"with batch statistics shared top-1 {b['shared_x2y_top1']:.3f} / {b['shared_y2x_top1']:.3f}",
+        print(f"{row['seconds']:.0f} s of training: {summary_line(MEASURES, row['reports'], iteration, len(test_set))}",
               flush=True)
+        if row["batch_statistics"] is not None:
+            print(f"  with batch statistics: {summary_line(MEASURES, row['batch_statistics'], iteration, len(test_set))}",
+                  flush=True)
     return rows
 
 
-def first_reaching(rows, threshold):
+def first_reaching(rows, conditions):
     for row in rows:
-        retrieval = row["reports"]["retrieval"]
-        if min(retrieval["shared_x2y_top1"], retrieval["shared_y2x_top1"]) >= threshold:
+        if met(scalars(MEASURES, row["reports"]), conditions):
             return f"iteration {row['iteration']}, {row['seconds']:.0f} s of training"
     return "not reached"
 
@@ -109,14 +135,13 @@ def measure_training(args, output_root):
         run_dir = Solver(cfg, context).train()
     finally:
         teardown(context)
-    rows = measure(run_dir, cfg, context.device)
+    rows = measure(run_dir, cfg, context.device, args.batch_statistics)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
-    pairs = rows[-1]["reports"]["retrieval"]["num_pairs"]
-    print(f"test pairs: {pairs} (chance top-1 = {1 / pairs:.4f})")
-    for threshold in THRESHOLDS:
-        print(f"shared top-1 >= {threshold:.2f} both ways (evaluation mode): {first_reaching(rows, threshold)}")
+    for conditions in args.goal:
+        text = " and ".join(f"{tag} {op} {value:g}" for tag, op, value in conditions)
+        print(f"{text} (evaluation mode): {first_reaching(rows, conditions)}")
 
 
 if __name__ == "__main__":

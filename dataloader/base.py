@@ -24,6 +24,27 @@ from utils.images import DECODE_ERRORS, decode_rgb
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
+# Renderings whose right translation is known from the pair itself, so the known-answer measures apply.
+DIGIT_ON_COLOUR = "digit-on-colour"
+KNOWN_ANSWERS = {
+    DIGIT_ON_COLOUR: "x = b (1 - a) + a, a white digit of intensity a over a background colour b, and "
+                       "y = c a, the same digit in colour c on black",
+}
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a dataset's pairs support. true_pairs: the Y of a pair shows the content of its X (otherwise
+    X and Y are two collections and partners are drawn). known_answer: a rendering of KNOWN_ANSWERS that
+    every pair follows, or None."""
+    true_pairs: bool = True
+    known_answer: Optional[str] = None
+
+    def __post_init__(self):
+        if self.known_answer is not None and self.known_answer not in KNOWN_ANSWERS:
+            raise ValueError(f"known_answer {self.known_answer!r} is not one of {sorted(KNOWN_ANSWERS)}")
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """A file, or one half of a side-by-side file (half = "left" or "right")."""
@@ -139,34 +160,34 @@ def _augment(image, generator):
 
 
 class PairDataset(Dataset):
-    """Pairs (x_refs[i], y_refs[i]) when paired; otherwise X items with a Y partner drawn at random
-    (training) or taken in turn (test). Images are decoded when read, or taken from `cache`: uint8
+    """Pairs (x_refs[i], y_refs[i]) when traits.true_pairs; otherwise X items with a Y partner drawn at
+    random (training) or taken in turn (test). Images are decoded when read, or taken from `cache`: uint8
     tensors (x [N,3,R,R], y [M,3,R,R]) decoded from x_refs and y_refs in their order (dataloader.cache)."""
 
-    def __init__(self, x_refs, y_refs, names, resolution, paired=True, augment=False, random_partner=False,
+    def __init__(self, x_refs, y_refs, names, resolution, traits=Traits(), augment=False, random_partner=False,
                  cache=None):
-        if paired and len(x_refs) != len(y_refs):
+        if traits.true_pairs and len(x_refs) != len(y_refs):
             raise ValueError("paired datasets need as many X as Y images")
         self.x_refs, self.y_refs, self.names = list(x_refs), list(y_refs), list(names)
         if cache is not None and tuple(map(len, cache)) != (len(self.x_refs), len(self.y_refs)):
             raise ValueError(f"a cache of {tuple(map(len, cache))} images for {len(self.x_refs)} X and "
                              f"{len(self.y_refs)} Y files")
         self.resolution = resolution
-        self.paired = paired
+        self.traits = traits
         self.augment = augment
-        self.random_partner = random_partner and not paired
+        self.random_partner = random_partner and not traits.true_pairs
         self.cache = cache
 
     def with_cache(self, x_images, y_images):
         """This dataset reading its images from decoded uint8 tensors aligned with x_refs and y_refs."""
-        return PairDataset(self.x_refs, self.y_refs, self.names, self.resolution, self.paired, self.augment,
+        return PairDataset(self.x_refs, self.y_refs, self.names, self.resolution, self.traits, self.augment,
                            self.random_partner, cache=(x_images, y_images))
 
     def __len__(self):
         return len(self.x_refs)
 
     def _partner(self, index, generator):
-        if self.paired:
+        if self.traits.true_pairs:
             return index
         if self.random_partner:
             return int(torch.randint(0, len(self.y_refs), (), generator=generator))
@@ -205,8 +226,8 @@ class PairDataset(Dataset):
 
     def _drop(self, bad):
         keep_x = [i for i in range(len(self)) if self.x_refs[i].path not in bad
-                  and (not self.paired or self.y_refs[i].path not in bad)]
-        keep_y = keep_x if self.paired else [j for j, r in enumerate(self.y_refs) if r.path not in bad]
+                  and (not self.traits.true_pairs or self.y_refs[i].path not in bad)]
+        keep_y = keep_x if self.traits.true_pairs else [j for j, r in enumerate(self.y_refs) if r.path not in bad]
         self.x_refs = [self.x_refs[i] for i in keep_x]
         self.y_refs = [self.y_refs[j] for j in keep_y]
         self.names = [self.names[i] for i in keep_x]

@@ -60,7 +60,7 @@ def add_model_arguments(parser, images=True):
 
 def model_from(args):
     loaded = load_model(args.model, args.checkpoint, inference_device(args.device))
-    if loaded.model_config["eval_batchnorm"] == "batch":
+    if loaded.model_section["eval_batchnorm"] == "batch":
         print(f"warning: {loaded.path} is evaluated with batch statistics (model.eval_batchnorm: batch); here "
               "each image uses the running averages, which may translate and encode it worse", file=sys.stderr)
     return loaded

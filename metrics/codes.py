@@ -2,6 +2,8 @@
 images) write them."""
 import numpy as np
 
+from models.iiae import DOMAINS
+
 CODE_KINDS = ("shared", "exclusive")
 
 
@@ -13,6 +15,13 @@ def feature_key(kind, domain, stat):
 def code_arrays(codes):
     """{(kind, domain): (means, log-variances)} -> {feature_key: tensor}."""
     return {feature_key(kind, d, stat): t for (kind, d), pair in codes.items() for stat, t in zip(("mean", "logvar"), pair)}
+
+
+def batch_codes(batch):
+    """{feature_key: N x D tensor on the CPU}: every code's posterior mean and log-variance of an
+    evaluation batch's sources (metrics.evaluation.EvalBatch)."""
+    return {feature_key(kind, d, stat): value.cpu() for kind in CODE_KINDS for d in DOMAINS
+            for stat, value in zip(("mean", "logvar"), batch.posterior(kind, d))}
 
 
 def save_features(path, names, arrays):

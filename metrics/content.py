@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from dataloader.base import DIGIT_ON_COLOUR
 from dataloader.make_mnist_cdcb import SIDE as RENDERED_SIDE
 from dataloader.make_mnist_cdcb import committed_split
 from metrics.evaluation import DIRECTIONS, NUM_RANDOM_STYLES, Measure
-from metrics.fidelity import KNOWN_ANSWER_DATASETS
 from utils.errors import UserError
 from utils.files import atomic_path
 
@@ -175,7 +175,7 @@ class Content(Measure):
         self._classifiers = {}
 
     def applies(self, subject):
-        return subject.dataset_name in KNOWN_ANSWER_DATASETS
+        return subject.traits.known_answer == DIGIT_ON_COLOUR
 
     def _classifier(self, batch):
         key = (batch.sources[0].shape[-1], batch.subject.cache_dir, batch.sources[0].device)

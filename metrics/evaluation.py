@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dataloader.base import Traits
 from dataloader.sampler import balanced_batches
 from models.iiae import DOMAINS, evaluating
 from utils.files import user_cache_dir
@@ -27,12 +28,15 @@ def unit(images):
 
 @dataclass(frozen=True)
 class Subject:
-    """What is evaluated: the dataset's registry name, whether its pairs are true pairs (the Y of a pair
-    shows the X's content) rather than random partners, and the folder where measures keep what they
-    build once (a classifier)."""
-    dataset_name: str
-    paired: bool
+    """What is evaluated: the traits of the dataset's pairs (dataloader.base.Traits: true pairs or random
+    partners, a known answer or none), which decide the measures that apply, and the folder where
+    measures keep what they build once (a classifier)."""
+    traits: Traits
     cache_dir: str = field(default_factory=user_cache_dir)
+
+    @classmethod
+    def of(cls, dataset):
+        return cls(dataset.traits)
 
 
 class EvalBatch:
@@ -137,10 +141,15 @@ class _WithReference(Dataset):
         return x, y, x_ref, y_ref, name
 
 
+def evaluated_pairs(dataset, max_pairs=0):
+    """How many test pairs an evaluation of the first max_pairs (all when 0) reads."""
+    return len(dataset) if max_pairs <= 0 else min(max_pairs, len(dataset))
+
+
 def evaluation_batches(model, dataset, subject, batch_size, device, seed=0, max_pairs=0):
     """EvalBatches over the first max_pairs pairs (all when 0), in dataset order; call inside
     models.iiae.evaluating."""
-    n = len(dataset) if max_pairs <= 0 else min(max_pairs, len(dataset))
+    n = evaluated_pairs(dataset, max_pairs)
     loader = DataLoader(_WithReference(dataset, n), batch_sampler=balanced_batches(n, batch_size),
                         generator=torch.Generator())  # leaves the global RNG alone
     generator = torch.Generator().manual_seed(seed)
@@ -172,12 +181,17 @@ def report_by_name(measures):
     return {m.name: m for m in measures}
 
 
-def log_scalars(writer, measures, reports, step):
-    """Every report's scalars to TensorBoard as `<measure name>/<tag>`."""
+def scalars(measures, reports):
+    """{`<measure name>/<tag>`: value} of every report, as TensorBoard shows them."""
     by_name = report_by_name(measures)
-    for name, report in reports.items():
-        for tag, value in by_name[name].scalars(report).items():
-            writer.add_scalar(f"{name}/{tag}", value, step)
+    return {f"{name}/{tag}": value for name, report in reports.items()
+            for tag, value in by_name[name].scalars(report).items()}
+
+
+def log_scalars(writer, measures, reports, step):
+    """Every report's scalars to TensorBoard."""
+    for tag, value in scalars(measures, reports).items():
+        writer.add_scalar(tag, value, step)
 
 
 def summary_line(measures, reports, step, num_pairs):

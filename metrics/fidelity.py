@@ -1,4 +1,5 @@
-"""Translation fidelity on MNIST-CDCB-format data, where the right translation is known.
+"""Translation fidelity on data of the digit-on-colour rendering (MNIST-CDCB), where the right
+translation is known.
 
 A pair renders one digit shape a (per-pixel intensity in [0, 1]) twice: x = b * (1 - a) + a (a white
 digit over the background colour b) and y = c * a (the digit colour c over black). So x_i translated
@@ -9,11 +10,9 @@ Copying the source or the reference is scored the same way, as a yardstick.
 """
 import torch
 
+from dataloader.base import DIGIT_ON_COLOUR
 from metrics.evaluation import DIRECTIONS, Measure
 from models.iiae import DOMAINS
-
-# Datasets rendered as above, on which the score means something.
-KNOWN_ANSWER_DATASETS = ("MNIST-CDCB", "MNIST-CDCB-demo")
 
 
 def background_colour(x, width=2):
@@ -68,7 +67,7 @@ class KnownAnswer(Measure):
     name = "translation"
 
     def applies(self, subject):
-        return subject.dataset_name in KNOWN_ANSWER_DATASETS
+        return subject.traits.known_answer == DIGIT_ON_COLOUR
 
     def collect(self, batch):
         targets = known_answer(batch)

@@ -43,7 +43,7 @@ class PairedTranslation(Measure):
     name = "paired"
 
     def applies(self, subject):
-        return subject.paired
+        return subject.traits.true_pairs
 
     def collect(self, batch):
         columns = {}

@@ -2,7 +2,7 @@
 the other domain by L2 distance, and count a hit when the partner of the query ranks in the top k."""
 import torch
 
-from metrics.codes import CODE_KINDS, feature_key
+from metrics.codes import CODE_KINDS, batch_codes, feature_key
 from metrics.evaluation import Measure
 from models.iiae import DOMAINS
 
@@ -61,8 +61,7 @@ class Retrieval(Measure):
     name = "retrieval"
 
     def collect(self, batch):
-        return {feature_key(kind, d, stat): value for kind in CODE_KINDS for d in DOMAINS
-                for stat, value in zip(("mean", "logvar"), batch.posterior(kind, d))}
+        return batch_codes(batch)
 
     def summarise(self, columns):
         return retrieval_report({kind: tuple(columns[feature_key(kind, d, "mean")] for d in DOMAINS)

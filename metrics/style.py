@@ -9,9 +9,9 @@ answer recovers a. All images are in [0, 1], N x 3 x H x W; directions are index
 """
 import torch
 
+from dataloader.base import DIGIT_ON_COLOUR
 from metrics.evaluation import DIRECTIONS, NUM_RANDOM_STYLES, Measure
-from metrics.fidelity import (KNOWN_ANSWER_DATASETS, background_colour, digit_colour, digit_shape, exemplar_targets,
-                              known_answer)
+from metrics.fidelity import background_colour, digit_colour, digit_shape, exemplar_targets, known_answer
 
 THRESHOLD = 0.5  # digit intensity a above which a pixel is the digit's
 TOLERANCE = 0.1  # a style error above this (mean |R, G, B| in [0, 1]) is visibly another colour
@@ -135,7 +135,7 @@ class Style(Measure):
     name = "style"
 
     def applies(self, subject):
-        return subject.dataset_name in KNOWN_ANSWER_DATASETS
+        return subject.traits.known_answer == DIGIT_ON_COLOUR
 
     def collect(self, batch):
         x, y = batch.image(0), batch.image(1)

@@ -142,7 +142,7 @@ def test_afhq_unpaired_cat_to_dog(tmp_path):
     write_afhq(tmp_path / "afhq", {("train", "cat"): 4, ("train", "dog"): 3, ("val", "cat"): 2, ("val", "dog"): 2})
     for root in (tmp_path, tmp_path / "afhq"):  # the folder holding afhq/ works too
         train = build("AFHQ", root, "train", train=True)
-        assert len(train) == 4 and not train.paired and train.augment and train.random_partner
+        assert len(train) == 4 and not train.traits.true_pairs and train.augment and train.random_partner
     assert all(n.startswith("flickr_cat") for n in train.names)
     partners = set()
     for index in range(len(train)):
@@ -187,6 +187,43 @@ def test_paired_without_test_or_val_names_root(tmp_path):
     write_ab(tmp_path / "train", 1)
     with pytest.raises(UserError, match=f"no test/ or val/ folder in {tmp_path}"):
         build("paired", tmp_path, "test")
+
+
+# What a dataset declares decides the measures
+
+def test_measures_follow_what_a_new_dataset_declares(tmp_path, monkeypatch):
+    """A dataset registered with true pairs and a known answer gets every measure, one without a known answer
+    the true-pair ones, one of random partners retrieval alone, with nothing in metrics/ naming them."""
+    from dataloader import registry
+    from dataloader.base import DIGIT_ON_COLOUR
+    from dataloader.datasets import mnist_cdcb
+    from metrics.evaluation import Subject
+    from metrics.measures import MEASURES
+    registry.dataset_names()
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    write_raw_mnist_cdcb(tmp_path, n_train=2, n_test=2, size=RES)
+    declared = {"digits-again": {"known_answer": DIGIT_ON_COLOUR}, "true-pairs": {},
+                "random-partners": {"true_pairs": False}}
+    for name, traits in declared.items():
+        registry.register(name, what="", get="", **traits)(mnist_cdcb.build)
+    applying = {name: {m.name for m in MEASURES if m.applies(Subject.of(build(name, tmp_path, "test")))}
+                for name in declared}
+    assert applying == {"digits-again": {"retrieval", "translation", "style", "content", "paired"},
+                        "true-pairs": {"retrieval", "paired"}, "random-partners": {"retrieval"}}
+    assert "digits-again" in registry.markdown_table()
+
+
+def test_the_readme_lists_every_dataset_as_registered():
+    from dataloader.registry import markdown_table
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md"),
+                  encoding="utf-8").read()
+    assert markdown_table() in readme, "regenerate the README's table of datasets with: python -m dataloader.registry"
+
+
+def test_a_known_answer_must_be_one_the_measures_know():
+    from dataloader.base import Traits
+    with pytest.raises(ValueError, match="not one of"):
+        Traits(True, "hand-drawn")
 
 
 # MNIST-CDCB-demo and its generator

@@ -152,16 +152,17 @@ def test_malicious_checkpoint_is_refused(write_config, tmp_path, capsys, monkeyp
     assert not os.path.exists(tmp_path / "pwned")
 
 
-def test_checkpoint_of_another_resolution_names_both_shapes(write_config, tmp_path, capsys):
+def test_checkpoint_of_another_resolution_or_shape_is_refused_by_name(write_config, tmp_path, capsys):
     config = write_config(training={"max_iters": 1, "model_save_freq": 1})
     assert main.main([config]) == 0
     (run,) = run_dirs(tmp_path / "runs")
     capsys.readouterr()
-    assert main.main([config, "--set", "train=0", "--set", "resolution=64", "--set", f"test.test_path={run}",
-                      "--set", "test.test_iters=1"]) == 2
+    test = [config, "--set", "train=0", "--set", f"test.test_path={run}", "--set", "test.test_iters=1"]
+    assert main.main([*test, "--set", "resolution=64"]) == 2
+    assert "was saved at resolution 32 but this config has 64" in capsys.readouterr().err
+    assert main.main([*test, "--set", "model.shared_dim=16"]) == 2
     err = capsys.readouterr().err
-    assert "saved for another network shape" in err and "[16, 1024]" in err and "[16, 4096]" in err
-    assert "saved at resolution 32; this config has 64" in err
+    assert "saved for another network shape" in err and "[256, 256]" in err and "[32, 256]" in err
 
 
 def test_corrupt_image_is_named_or_skipped(tmp_path, capsys):

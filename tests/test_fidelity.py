@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch import nn
 
+from dataloader.base import DIGIT_ON_COLOUR, Traits
 from metrics.evaluation import Subject, evaluate
 from metrics.fidelity import KnownAnswer, background_colour, digit_colour, digit_shape, exemplar_targets, l1_per_image
 
@@ -85,7 +86,7 @@ class Pairs(torch.utils.data.Dataset):
 
 
 def known_answer_report(model, data, batch_size, max_pairs=0):
-    reports, _ = evaluate(model, data, [KnownAnswer()], Subject("MNIST-CDCB", True), batch_size, "cpu",
+    reports, _ = evaluate(model, data, [KnownAnswer()], Subject(Traits(True, DIGIT_ON_COLOUR)), batch_size, "cpu",
                           max_pairs=max_pairs)
     return reports["translation"]
 

@@ -8,6 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import main
 from models.iiae import evaluating
+from models.loading import load_trained
 from models.losses import LOSS_NAMES
 from solver import Solver
 from tests.conftest import run_dirs
@@ -107,14 +108,14 @@ def test_save_load_round_trip_restores_identical_outputs(write_config, tmp_path)
     assert main.main([config]) == 0
     (run,) = run_dirs(tmp_path / "runs")
     cfg = load_config(config)
-    trained = Solver(cfg, Context(torch.device("cpu")))
-    state = torch.load(os.path.join(run, "models", "3-checkpoint.pt"), weights_only=True)
-    trained.restore(state, "ckpt")
+    trained = load_trained(run, 3, config=cfg)
+    state = trained.state
     fresh = Solver(cfg, Context(torch.device("cpu")))
     x = torch.rand(3, 3, 32, 32) * 2 - 1
     with evaluating(fresh.model, "running"), evaluating(trained.model, "running"):
         before = fresh.model.shared_code(x, 0)[0]
-        fresh.iteration = fresh.restore(state, "ckpt")
+        restored = load_trained(run, 3, config=cfg, into=fresh.model)
+        fresh.iteration = fresh.checkpoint.load(restored.state, restored.path)
         after, expected = fresh.model.shared_code(x, 0)[0], trained.model.shared_code(x, 0)[0]
     assert not torch.equal(before, expected)
     assert torch.equal(after, expected)

@@ -33,9 +33,8 @@ class Key:
 SCHEMA = dict(
     id=Key("IIAE", "str", "Run name; the run directory is `<output_root>/<YYYY-MM-DD_HH-MM>_<id>`, so it is a "
            "name: no path separators, no `..`, at most 200 characters."),
-    dataset=Key(REQUIRED, "str", "Dataset name from the registry in `dataloader/`: `MNIST-CDCB`, `MNIST-CDCB-demo` "
-                "(generated offline on first use), `Cars`, `AFHQ`, `paired` (side-by-side A|B images such as "
-                "Facades or Maps)."),
+    dataset=Key(REQUIRED, "str", "Dataset name: one that a module of `dataloader/datasets/` registers, as the "
+                "table of datasets lists them (`python -m dataloader.registry` prints it)."),
     path_to_data=Key(REQUIRED, "str", "Dataset root (relative paths are taken from the working directory)."),
     train=Key(1, "int", "1 trains, 0 tests the checkpoint named in `test`.", (0, 1)),
     resolution=Key(256, "int", "Image side in pixels; a power of two from 32 to 512.",

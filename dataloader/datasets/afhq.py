@@ -15,11 +15,12 @@ def _dataset_root(root):
     return nested if not has_splits and os.path.isdir(nested) else root
 
 
-@register("AFHQ")
-def build(root, split, resolution, data_options, train):
+@register("AFHQ", what="cat = X, dog = Y (StarGAN v2); random partner and the reference port's augmentation "
+          "when training", get="`bash download.sh afhq-dataset ./data`", true_pairs=False)
+def build(root, split, resolution, data_options, train, traits):
     split_dir = os.path.join(_dataset_root(root), SPLIT_FOLDERS[split])
     folders = [os.path.join(split_dir, domain) for domain in DOMAINS]
     listed = [list_images(folder) for folder in folders]
     x_refs, y_refs = ([ImageRef(os.path.join(folder, n)) for n in names] for folder, names in zip(folders, listed))
     # Training draws a random dog for each cat (and augments); testing takes partners in turn.
-    return PairDataset(x_refs, y_refs, listed[0], resolution, paired=False, augment=train, random_partner=train)
+    return PairDataset(x_refs, y_refs, listed[0], resolution, traits, augment=train, random_partner=train)

@@ -6,6 +6,7 @@ import os
 import time
 
 from dataloader import make_mnist_cdcb
+from dataloader.base import DIGIT_ON_COLOUR
 from dataloader.datasets import mnist_cdcb
 from dataloader.registry import register
 from utils.errors import UserError
@@ -28,7 +29,8 @@ def _ensure_data(root):
           f"in {time.perf_counter() - start:.1f} s")
 
 
-@register("MNIST-CDCB-demo", creates_root=True)
-def build(root, split, resolution, data_options, train):
+@register("MNIST-CDCB-demo", what="the same format, built offline on first use from the 5,000 committed digits",
+          get="nothing to do", known_answer=DIGIT_ON_COLOUR, creates_root=True)
+def build(root, split, resolution, data_options, train, traits):
     _ensure_data(root)
-    return mnist_cdcb.build(root, split, resolution, data_options, train)
+    return mnist_cdcb.build(root, split, resolution, data_options, train, traits)

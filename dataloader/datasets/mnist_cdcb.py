@@ -6,7 +6,7 @@ when present, and the raw download `<split>/` of 512x256 side-by-side images (le
 """
 import os
 
-from dataloader.base import PairDataset, pair_by_name, side_by_side
+from dataloader.base import DIGIT_ON_COLOUR, PairDataset, pair_by_name, side_by_side
 from dataloader.registry import register
 from utils.errors import UserError
 
@@ -33,6 +33,10 @@ def list_pairs(root, split):
     raise UserError(f"MNIST-CDCB: neither {split}/ nor {split}X/ + {split}Y/ in {root}")
 
 
-@register("MNIST-CDCB")
-def build(root, split, resolution, data_options, train):
-    return PairDataset(*list_pairs(root, split), resolution, paired=True)
+@register("MNIST-CDCB", what="X = white digit on a coloured background, Y = the same digit coloured on black "
+          "(Gonzalez-Garcia et al. 2018)",
+          get="`bash download_mnist_cdcb.sh ./MNIST-CDCB`, or `python -m dataloader.make_mnist_cdcb --source "
+              "torchvision --root ./MNIST-CDCB` (full 60k/10k MNIST through torchvision)",
+          known_answer=DIGIT_ON_COLOUR)
+def build(root, split, resolution, data_options, train, traits):
+    return PairDataset(*list_pairs(root, split), resolution, traits)
