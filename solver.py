@@ -146,7 +146,8 @@ class Solver:
         with TerminalLog(enabled=ctx.is_main) as log, RunLock() as lock:
             train_set, test_set, fixed, run_dir, writer = self._prepare_training(log, lock)
             scale = kl_scale(cfg.model.kl_scaling, t.batch_size * ctx.world_size, len(train_set))
-            warning = kl_scaling_warning(cfg.model.kl_scaling, t.batch_size, ctx.world_size, len(train_set))
+            warning = kl_scaling_warning(cfg.model.kl_scaling, t.batch_size, ctx.world_size, len(train_set),
+                                         named="kl_scaling" not in cfg.model.defaulted)
             if warning and ctx.is_main:
                 print(warning, flush=True)
             net = self.wrapped_model()

@@ -48,18 +48,23 @@ def kl_scale(scaling, batch_size, num_pairs):
     return batch_size / num_pairs if scaling == "batch_over_dataset" else 1.0
 
 
-def kl_scaling_warning(scaling, batch_size, processes, num_pairs):
-    """The line a run prints first when its KL factor depends on the dataset's size; None when it does not.
-    batch_size: per process, as in the config."""
-    if scaling != "batch_over_dataset":
-        return None
-    factor = kl_scale(scaling, batch_size * processes, num_pairs)
-    plural = "es" if processes != 1 else ""
-    return (f"warning: model.kl_scaling \"batch_over_dataset\" (the reference port's) multiplies every KL term "
-            f"by batch {batch_size} x {processes} process{plural} / {num_pairs} training pairs = {factor:.6g}, so "
-            f"this config's objective changes with the dataset's size: on 10 times the pairs the KL terms weigh "
-            f"10 times less. \"kl_scaling\": \"none\" with every KL weight times {factor:.6g} is this objective "
-            f"at any size.")
+def kl_scaling_warning(scaling, batch_size, processes, num_pairs, named=True):
+    """The line a run prints first when its KL factor depends on the dataset's size, or when its config names
+    no kl_scaling (the reference port's configs do not, and its objective was batch_over_dataset); None
+    otherwise. batch_size: per process, as in the config."""
+    factor = kl_scale("batch_over_dataset", batch_size * processes, num_pairs)
+    share = f"batch {batch_size} x {processes} process{'es' if processes != 1 else ''} / {num_pairs} training pairs"
+    if scaling == "batch_over_dataset":
+        return (f"warning: model.kl_scaling \"batch_over_dataset\" (the reference port's) multiplies every KL term "
+                f"by {share} = {factor:.6g}, so this config's objective changes with the dataset's size: on 10 times "
+                f"the pairs the KL terms weigh 10 times less. \"kl_scaling\": \"none\" with every KL weight times "
+                f"{factor:.6g} is this objective at any size.")
+    if not named:
+        return (f"note: this config names no model.kl_scaling, so its KL weights act on the plain KL (\"none\"); "
+                f"the reference port multiplied every KL term by {share} = {factor:.6g}, so here they weigh "
+                f"{1 / factor:.3g} times as much as in the reference port. Set \"kl_scaling\": \"batch_over_dataset\" "
+                f"in the model section for the reference port's objective, or \"none\" for this one.")
+    return None
 
 
 def iiae_loss(outputs, x, y, weights, anneal, scale, rec_loss="l1"):

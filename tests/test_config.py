@@ -60,8 +60,11 @@ def test_kl_defaults_are_the_demos_objective_at_any_size():
 
 
 def test_reference_port_configs_keep_its_kl_scaling():
-    # The verbatim sample config gets the new default; the shipped copies name the reference port's scaling.
-    assert build_config(seed_readme_config()).model.kl_scaling == "none"
+    # The verbatim sample config gets the schema's default, and the run is told (model.defaulted names it);
+    # the shipped copies name the reference port's scaling.
+    sample = build_config(seed_readme_config())
+    assert sample.model.kl_scaling == "none" and "kl_scaling" in sample.model.defaulted
+    assert "kl_scaling" not in load_config(os.path.join(ROOT, "configs", "demo.json")).model.defaulted
     for name in ("config_MNIST.json", "config_Cars.json", "config_AFHQ.json"):
         cfg = load_config(os.path.join(ROOT, "configs", name))
         assert cfg.model.kl_scaling == "batch_over_dataset", name

@@ -45,6 +45,16 @@ def test_size_dependent_scaling_warns_with_the_global_factor():
     assert kl_scaling_warning("none", 16, 1, 4500) is None
 
 
+def test_a_config_naming_no_scaling_is_told_the_factor_to_the_reference_port():
+    # The reference port's sample config names no kl_scaling: 16 / 4,500 there, so 4,500 / 16 = 281.25 here.
+    text = kl_scaling_warning("none", 16, 1, 4500, named=False)
+    assert text.startswith("note: this config names no model.kl_scaling")
+    assert "batch 16 x 1 process / 4500 training pairs = 0.00355556," in text
+    assert "weigh 281 times as much as in the reference port" in text
+    assert '"kl_scaling": "batch_over_dataset"' in text
+    assert kl_scaling_warning("batch_over_dataset", 16, 1, 4500, named=False).startswith("warning:")
+
+
 def test_total_loss_by_hand():
     """Two-dimensional codes with values chosen so every KL is easy to compute by hand."""
     b = 2

@@ -103,6 +103,18 @@ def test_size_dependent_kl_scaling_is_warned_in_the_first_lines(write_config, tm
     assert "batch 4 x 1 process / 16 training pairs = 0.25," in log[1]
 
 
+def test_a_config_naming_no_kl_scaling_says_what_its_weights_mean(write_config, tmp_path):
+    # The tiny config's model is the string "IIAE", as in the reference port's sample config.
+    config = write_config(training={"max_iters": 1, "sample_freq": 1, "model_save_freq": 1, "print_freq": 1})
+    assert main.main([config]) == 0
+    assert main.main([config, "--set", "model.kl_scaling=none", "--set", "id=named"]) == 0
+    first, second = (open(os.path.join(run, "log.txt")).read().splitlines() for run in run_dirs(tmp_path / "runs"))
+    unnamed, named = (first, second) if "tiny" in first[0] else (second, first)
+    assert unnamed[1].startswith("note: this config names no model.kl_scaling")
+    assert "batch 4 x 1 process / 16 training pairs = 0.25, so here they weigh 4 times" in unnamed[1]
+    assert not any(line.startswith(("note: this config", "warning: model.kl")) for line in named)
+
+
 def test_save_load_round_trip_restores_identical_outputs(write_config, tmp_path):
     config = write_config(training={"max_iters": 3, "model_save_freq": 3})
     assert main.main([config]) == 0

@@ -61,7 +61,9 @@ SCHEMA = dict(
                        "number of training pairs. `batch_over_dataset` multiplies every KL term by the global "
                        "batch (batch_size x processes) / number of training pairs, the reference port's choice: "
                        "its objective changes with the dataset's size (16/100 on 100 pairs, 16/60,000 on full "
-                       "MNIST-CDCB), and the run's first lines warn with the factor.",
+                       "MNIST-CDCB), and the run's first lines warn with the factor. A config that names neither (as the "
+                       "reference port's own do not) trains the plain KL, and its run's first lines say so, with the "
+                       "factor by which that differs from the reference port's objective on its data.",
                        ("none", "batch_over_dataset")),
         feature_norm=Key("instance", "str",
                          "Normalization in the shared feature extractor F, whose convolutions serve both domains: "
@@ -186,7 +188,9 @@ def resume_differences(cfg, saved, overrides=()):
 
 
 class Config(dict):
-    """A nested dict with attribute access (cfg.training.lr); saved back as plain JSON."""
+    """A nested dict with attribute access (cfg.training.lr); saved back as plain JSON. `defaulted`: the
+    names of the keys of this section that the file did not set (filled in from the schema)."""
+    defaulted = frozenset()
 
     def __getattr__(self, name):
         try:
@@ -261,6 +265,7 @@ def _check(raw, schema, prefix):
     for name, value in raw.items():
         if name not in schema:
             raise _unknown(prefix, name, list(schema))
+    out.defaulted = frozenset(name for name, spec in schema.items() if name not in raw and not isinstance(spec, dict))
     for name, spec in schema.items():
         path = prefix + name
         if isinstance(spec, dict):
