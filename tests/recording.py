@@ -12,6 +12,7 @@ import torch
 import solver as solver_module
 from models.losses import LOSS_NAMES, iiae_loss
 from solver import Solver
+from tests.small import NARROW
 
 
 def digest(tensors):
@@ -27,8 +28,7 @@ def tiny_config(data, output_root, training=None, model=None):
     and grids only at the end, no loader workers (fast start)."""
     return {"dataset": "MNIST-CDCB", "path_to_data": str(data), "output_root": str(output_root),
             "resolution": 32, "device": "cpu",
-            "model": {"encoder_channels": [8, 8, 8, 8], "decoder_channels": [16, 8, 8, 8], "shared_dim": 8,
-                      "shared_hidden": 16, **(model or {})},
+            "model": {**NARROW, **(model or {})},
             "training": {"max_iters": 2, "batch_size": 2, "print_freq": 1, "sample_freq": 1000,
                          "model_save_freq": 1000, "num_workers": 0, **(training or {})},
             "test": {"batch_size": 2}}

@@ -138,7 +138,7 @@ def test_a_network_too_large_for_the_memory_stops_before_the_run_directory(write
     encoder at 256 px: 6.7 G parameters); its parameters are counted without allocating them."""
     from utils import memory
     monkeypatch.setattr(memory, "available_bytes", lambda device: 10 * 2 ** 20)
-    err = _fails([write_config(model={"decoder": "reference"})], capsys, tmp_path,
+    err = _fails([write_config(narrow=False, model={"decoder": "reference"})], capsys, tmp_path,
                  "config: the network of this config has 23.7 M parameters; "
                  "training needs at least 0.35 GiB for them, their gradients and Adam's state, but cpu has "
                  "0.01 GiB available")
@@ -173,8 +173,6 @@ def test_a_one_pair_test_split_stops_training_before_the_run_directory(write_con
     _fails([write_config(path_to_data=one)], capsys, tmp_path, f"the test split of {one} needs at least 2 items")
 
 
-# A narrow network: these tests check what is written, not what is learnt.
-NARROW = {"encoder_channels": [8, 8, 8, 8], "decoder_channels": [16, 8, 8, 8], "shared_dim": 8, "shared_hidden": 16}
 
 
 def _full_disk():
@@ -208,7 +206,7 @@ def test_a_full_disk_stops_a_fresh_run_before_its_directory(write_config, tmp_pa
 
 
 def test_a_full_disk_stops_resume_and_test_mode_in_one_line_and_changes_nothing(write_config, tmp_path):
-    assert main.main([write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 2})]) == 0
+    assert main.main([write_config(training={"max_iters": 2, "model_save_freq": 2})]) == 0
     (run,) = run_dirs(tmp_path / "runs")
     before = _listing(run)
     err = _on_a_full_disk("--resume", run, "--set", "training.max_iters=4")
@@ -254,7 +252,7 @@ def test_a_disk_that_fills_after_the_check_costs_no_run_and_leaves_no_empty_conf
 
 
 def test_a_disk_that_fills_during_resume_keeps_the_run_resumable(write_config, tmp_path, capsys, monkeypatch):
-    assert main.main([write_config(model=NARROW, training={"max_iters": 1, "model_save_freq": 1})]) == 0
+    assert main.main([write_config(training={"max_iters": 1, "model_save_freq": 1})]) == 0
     (run,) = run_dirs(tmp_path / "runs")
     before = _listing(run)
     capsys.readouterr()
@@ -270,7 +268,7 @@ def test_a_disk_that_fills_during_resume_keeps_the_run_resumable(write_config, t
 def test_a_disk_that_fills_during_test_mode_is_one_line_and_leaves_no_results_folder(write_config, tmp_path,
                                                                                      capsys, monkeypatch):
     from PIL import Image
-    assert main.main([write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 2})]) == 0
+    assert main.main([write_config(training={"max_iters": 2, "model_save_freq": 2})]) == 0
     (run,) = run_dirs(tmp_path / "runs")
     before = sorted(os.listdir(run))
     capsys.readouterr()

@@ -11,17 +11,17 @@ from torch import nn
 from dataloader.make_mnist_cdcb import committed_digits, committed_split, render_pair
 from metrics import content
 from tests.recording import one_thread  # noqa: F401 (fixture)
+from tests.small import SMALL_CLASSIFIER
 from utils.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 RES = 32
-FAST = {"per_class": 60, "epochs": 4}  # about 1.5 s; the real classifier trains on 450 a class for 5 epochs
 
 
 @pytest.fixture(scope="module")
 def small_classifier(one_thread):
-    return content.train_classifier(RES, **FAST)
+    return content.train_classifier(RES, **SMALL_CLASSIFIER)
 
 
 def test_rendering_follows_the_data():

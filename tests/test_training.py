@@ -13,7 +13,7 @@ from models.losses import LOSS_NAMES
 from solver import Solver
 from tests.conftest import run_dirs
 from tests.recording import tiny_config
-from utils.config import build_config, load_config
+from utils.config import SCHEMA, build_config, load_config
 from utils.distributed import Context
 
 
@@ -59,7 +59,9 @@ def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path, 
     assert log[0] == f"run directory: {run}" and log[-1].startswith("finished 6 iterations")
     assert [line.split("]")[0] for line in log if line.startswith("[")] == ["[2/6", "[4/6", "[6/6"]
     saved = json.load(open(os.path.join(run, "config.json")))
-    assert saved["training"]["eval_freq"] == 6 and saved["model"]["shared_dim"] == 128
+    # Every key is written, also those the file left to the schema's defaults.
+    assert saved["training"]["eval_freq"] == 6 and saved["model"]["shared_dim"] == 8
+    assert saved["model"]["exclusive_dim"] == SCHEMA["model"]["exclusive_dim"].default
 
     events = EventAccumulator(os.path.join(run, "logs")).Reload()
     tags = events.Tags()["scalars"]
@@ -80,7 +82,7 @@ def test_train_then_test_writes_the_whole_run_directory(write_config, tmp_path, 
     assert report["num_pairs"] == 6 and 0 <= report["shared_x2y_top1"] <= 1
     features = __import__("numpy").load(os.path.join(results, "features.npz"))
     assert list(features["names"]) == [f"{i:05d}.png" for i in range(1, 7)]
-    assert features["shared_x_mean"].shape == (6, 128) and features["exclusive_y_logvar"].shape == (6, 8)
+    assert features["shared_x_mean"].shape == (6, 8) and features["exclusive_y_logvar"].shape == (6, 8)
     fidelity = json.load(open(os.path.join(results, "translation.json")))
     assert fidelity["num_pairs"] == 6 and fidelity["eval_batchnorm"] == "running"
     assert 0 < fidelity["x2y_copy_reference_l1"] < fidelity["x2y_copy_source_l1"] < 1
@@ -104,7 +106,7 @@ def test_size_dependent_kl_scaling_is_warned_in_the_first_lines(write_config, tm
 
 
 def test_a_config_naming_no_kl_scaling_says_what_its_weights_mean(write_config, tmp_path):
-    # The tiny config's model is the string "IIAE", as in the reference port's sample config.
+    # The tiny config's model section names no kl_scaling, as the reference port's sample config does not.
     config = write_config(training={"max_iters": 1, "sample_freq": 1, "model_save_freq": 1, "print_freq": 1})
     assert main.main([config]) == 0
     assert main.main([config, "--set", "model.kl_scaling=none", "--set", "id=named"]) == 0
