@@ -60,7 +60,7 @@ class Solver:
             self._sync_batchnorm()
         if t.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        # Fused Adam: a fraction of the unfused optimizer step on the CPU (README, Measurements).
+        # Fused Adam: a fraction of the unfused optimizer step on the CPU (docs/measurements.md).
         self.optimizers = {name: torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2),
                                                   weight_decay=t.weight_decay,
                                                   fused=self.device.type in ("cpu", "cuda"))

@@ -23,7 +23,7 @@ from utils.errors import UserError
 from utils.files import atomic_path
 
 INPUT_SIDE = 32  # the network sees every image area-resized to this: MNIST digits are 28 px, so nothing is lost
-EPOCHS = 5  # where held-out accuracy levels off (README, Measurements)
+EPOCHS = 5  # where held-out accuracy levels off (docs/measurements.md)
 BATCH = 64  # digits per step, each in both domains
 LEARNING_RATE = 2e-3
 SEED = 0
@@ -92,7 +92,7 @@ def train_classifier(resolution, per_class=None, epochs=EPOCHS, seed=SEED):
     model.train()
     threads = torch.get_num_threads()
     # Convolutions this small gain little from more threads, and on a busy CPU threads waiting on each
-    # other make a step many times slower (README, Measurements).
+    # other make a step many times slower (docs/measurements.md).
     torch.set_num_threads(1)
     try:
         with torch.enable_grad():  # also when the first evaluation that needs it runs under no_grad

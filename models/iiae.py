@@ -43,7 +43,7 @@ class IIAE(nn.Module):
             DECODERS[decoder](resolution, exclusive_dim, shared_dim, decoder_channels, dropout, decoder_output)
             for _ in DOMAINS)
         # The reference port's Kaiming-normal init starts disentangling much later than PyTorch's default
-        # layer init (README, Measurements).
+        # layer init (docs/measurements.md).
         if init == "kaiming_normal":
             self.apply(init_weights)
         # (rank, world size) under torchrun: each process draws the noise of the whole global batch and

@@ -4,7 +4,7 @@ A config is the reference port's README's JSON (which loads unchanged) plus opti
 checks it against SCHEMA: unknown keys (with the nearest valid key suggested), missing
 required keys, keys given twice, wrong types, numbers that are not finite or outside their
 range raise UserError naming the dotted key. `--set a.b=v` overrides are typed by the same schema. `python -m utils.config` prints the Markdown
-table the README's config section carries.
+table docs/config.md carries.
 """
 import difflib
 import json
@@ -69,22 +69,22 @@ SCHEMA = dict(
                          "Normalization in the shared feature extractor F, whose convolutions serve both domains: "
                          "`instance` (per-domain InstanceNorm: each image's own statistics), `domain` (per-domain "
                          "BatchNorm), `shared` (the reference port's one BatchNorm for both domains; its running averages fit "
-                         "neither domain, so evaluate it with `eval_batchnorm: batch`). See README, Measurements.",
+                         "neither domain, so evaluate it with `eval_batchnorm: batch`). See docs/measurements.md.",
                          ("instance", "domain", "shared")),
         init=Key("pytorch", "str",
                  "Initial weights: `pytorch` is PyTorch's default layer initialisation; `kaiming_normal` the reference port's "
                  "(Kaiming-normal Conv/Linear weights, zero biases), which starts disentangling much later "
-                 "(README, Measurements).", ("pytorch", "kaiming_normal")),
+                 "(docs/measurements.md).", ("pytorch", "kaiming_normal")),
         decoder=Key("film", "str",
                     "Decoders D_x, D_y: `film` conditions every decoder block on the exclusive code (per-channel "
                     "scale and shift from a small MLP of it), so translations take the reference's style; "
                     "`reference` is the reference port's decoder, which sees the exclusive code only in its first "
-                    "linear layer (README, Measurements).", ("film", "reference")),
+                    "linear layer (docs/measurements.md).", ("film", "reference")),
         decoder_output=Key("tanh", "str",
                            "The decoders' last activation: `tanh` (the reference port's) or `clamp` (values "
                            "clipped to [-1, 1], the gradient passed straight through). On mostly white images "
                            "(thin dark lines) tanh saturated and the decoder drew blank white; clamp does not "
-                           "saturate (README, Measurements).", ("tanh", "clamp")),
+                           "saturate (docs/measurements.md).", ("tanh", "clamp")),
         eval_batchnorm=Key("running", "str",
                            "BatchNorm statistics for codes, samples and results: `running` the running averages "
                            "(evaluation mode: an image's output does not depend on its batch), `batch` each "
@@ -114,8 +114,8 @@ SCHEMA = dict(
         rec_weight=Key(100.02, "float", "Weight of the reconstruction terms.", range="[0, inf)"),
         rec_loss=Key("l1", "str", "Distance of the reconstruction and cross terms, per pixel: `l1` (the reference "
                      "port's) or `l2` (squared error). Where the source's detail is uncertain L1 draws the "
-                     "median, blank on thin lines, and L2 the mean, a blur that shows it (README, Train on your "
-                     "own paired data).", ("l1", "l2")),
+                     "median, blank on thin lines, and L2 the mean, a blur that shows it (docs/measurements.md, "
+                     "Your own paired data).", ("l1", "l2")),
         X_kld_weight=Key(5.02 * DEMO_KL_SCALE, "float",
                          "Weight of KL(q(z^x|x)||N(0,I)) + KL(q(z^y|y)||N(0,I)) (annealed). The three KL weights "
                          "default to the demo's: the reference port's 5.02 and 0.02 and the demo's 10, each times "
@@ -449,7 +449,7 @@ def _default_text(spec):
 
 
 def markdown_table():
-    """The README's config reference, generated from SCHEMA so the two cannot drift."""
+    """docs/config.md's config reference, generated from SCHEMA so the two cannot drift."""
     lines = ["| key | default | meaning |", "|---|---|---|"]
     for path, spec in _all_keys():
         doc = spec.doc
