@@ -39,3 +39,34 @@ def test_a_run_file_that_is_a_symlink_is_refused_and_its_target_untouched(traine
                                    "written through one: remove it")
     assert notes.read_text() == "my notes\n"
     assert os.path.islink(link)
+
+
+def test_out_never_replaces_or_poses_as_a_run_s_checkpoint_config_or_results(write_config, tiny_data, tmp_path,
+                                                                              capsys):
+    import encode
+    import export
+    config = write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 1})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    models = os.path.join(run, "models")
+    features = os.path.join(run, "results", "features.npz")
+    with open(features, "wb") as f:
+        f.write(b"test mode's codes")
+    image = os.path.join(tiny_data, "train", sorted(os.listdir(os.path.join(tiny_data, "train")))[0])
+    before = {name: open(os.path.join(models, name), "rb").read() for name in os.listdir(models)}
+    capsys.readouterr()
+    for out in (os.path.join(models, "1-checkpoint.pt"), os.path.join(run, "config.json")):
+        assert export.main([run, "--checkpoint", "2", "--out", out]) == 2
+        assert _last_error(capsys) == (f"error: --out {out} is a file of the run {run}; an output never replaces "
+                                       "a run's checkpoints, configs or results: name a new file")
+    assert encode.main([run, image, "--domain", "x", "--out", features]) == 2
+    assert _last_error(capsys).startswith(f"error: --out {features} is a file of the run {run}; ")
+    new = os.path.join(models, "5-checkpoint.pt")  # resume would take it for the run's newest checkpoint
+    assert export.main([run, "--checkpoint", "2", "--out", new]) == 2
+    assert _last_error(capsys) == (f"error: --out {new} is named like a checkpoint of the run {run}, which "
+                                   "resume would take for one: name another file")
+    assert {name: open(os.path.join(models, name), "rb").read() for name in os.listdir(models)} == before
+    assert open(features, "rb").read() == b"test mode's codes"
+    # What the command itself writes there is written again: export's weights file beside the checkpoint.
+    assert export.main([run, "--checkpoint", "2"]) == 0
+    assert export.main([run, "--checkpoint", "2"]) == 0
