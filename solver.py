@@ -22,7 +22,7 @@ from utils.errors import UserError
 from utils.images import grid_image, save_image
 from utils.memory import check_training_memory
 from utils.progress import Progress
-from utils.resume import continues_in_place, prepare_in_place, set_aside_newer
+from utils.resume import apply_new_schedule, continues_in_place, prepare_in_place, set_aside_newer
 from utils.rundir import create_run_dir
 from utils.runlock import RunLock
 from utils.stopping import Interrupted, NonFiniteWatch, StopSignals
@@ -208,6 +208,7 @@ class Solver:
             if in_place and self.ctx.is_main:
                 set_aside_newer(t.restored_model_path, trained.iteration)
             self.iteration = self.checkpoint.load(trained.state, trained.path)
+            self._apply_new_schedule()
         if self.iteration >= t.max_iters:
             raise UserError(f"config: 'training.max_iters' is {t.max_iters} but the run is already at "
                             f"iteration {self.iteration}; raise max_iters to continue")
@@ -223,6 +224,13 @@ class Solver:
             print(f"run directory: {run_dir}", flush=True)
             writer = SummaryWriter(os.path.join(run_dir, "logs"), purge_step=self.iteration + 1)
         return train_set, test_set, fixed, run_dir, writer
+
+    def _apply_new_schedule(self):
+        changed = apply_new_schedule(self.optimizers, self.schedulers, self.cfg.training)
+        if changed and self.ctx.is_main:
+            lr = self.schedulers["exclusive"].get_last_lr()[0]
+            print(f"resume: the restored optimizers and schedulers take the new {', '.join(changed)} instead of "
+                  f"the checkpoint's (learning rate {lr:g} from iteration {self.iteration + 1})", flush=True)
 
     def _dataset(self, split, train):
         cfg = self.cfg

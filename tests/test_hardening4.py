@@ -70,3 +70,23 @@ def test_out_never_replaces_or_poses_as_a_run_s_checkpoint_config_or_results(wri
     # What the command itself writes there is written again: export's weights file beside the checkpoint.
     assert export.main([run, "--checkpoint", "2"]) == 0
     assert export.main([run, "--checkpoint", "2"]) == 0
+
+
+def test_resume_applies_a_new_lr_and_schedule_to_the_restored_optimizers(write_config, tmp_path, capsys):
+    config = write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 2, "milestones": [1],
+                                                  "scheduler_gamma": 0.5})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    capsys.readouterr()
+    assert main.main(["--resume", run, "--set", "training.max_iters=3", "--set", "training.lr=0.01",
+                      "--set", "training.milestones=[1,3]", "--set", "training.scheduler_gamma=0.1"]) == 0
+    assert ("resume: the restored optimizers and schedulers take the new training.lr, training.milestones, "
+            "training.scheduler_gamma instead of the checkpoint's (learning rate 0.001 from iteration 3)"
+            in capsys.readouterr().out)
+    state = torch.load(os.path.join(run, "models", "3-checkpoint.pt"), weights_only=True)
+    for name, optimizer in state["optimizers"].items():
+        (group,) = optimizer["param_groups"]
+        assert group["initial_lr"] == 0.01, name
+        assert group["lr"] == pytest.approx(0.01 * 0.1 * 0.1), name  # both milestones passed after step 3
+        assert state["schedulers"][name]["gamma"] == 0.1
+        assert dict(state["schedulers"][name]["milestones"]) == {1: 1, 3: 1}
