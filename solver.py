@@ -25,7 +25,7 @@ from utils.progress import Progress
 from utils.resume import apply_new_schedule, continues_in_place, prepare_in_place, set_aside_newer
 from utils.rundir import create_run_dir
 from utils.runlock import RunLock
-from utils.stopping import Interrupted, NonFiniteWatch, StopSignals
+from utils.stopping import Interrupted, NonFiniteWatch, StopSignals, check_finite_weights
 from utils.terminal_log import TerminalLog
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -238,6 +238,8 @@ class Solver:
                             os.path.join(cfg.output_root, ".cache"), self.ctx)
 
     def _save(self, run_dir):
+        # On every process (their weights are the same), so that all stop alike.
+        check_finite_weights(self.model, self.iteration)
         if self.ctx.is_main:
             models = os.path.join(run_dir, "models")
             with _writing("checkpoint", ckpt.checkpoint_path(models, self.iteration), run_dir):

@@ -90,3 +90,14 @@ def test_resume_applies_a_new_lr_and_schedule_to_the_restored_optimizers(write_c
         assert group["lr"] == pytest.approx(0.01 * 0.1 * 0.1), name  # both milestones passed after step 3
         assert state["schedulers"][name]["gamma"] == 0.1
         assert dict(state["schedulers"][name]["milestones"]) == {1: 1, 3: 1}
+
+
+def test_non_finite_weights_are_never_checkpointed(write_config, tmp_path, capsys):
+    config = write_config(model=NARROW)
+    assert main.main([config, "--set", "training.scheduler_gamma=1e300", "--set", "training.milestones=[1]",
+                      "--set", "training.max_iters=2"]) == 3
+    err = _last_error(capsys)
+    assert err.startswith("error: non-finite network weights after iteration 2 (") and err.endswith(
+        "); stopped without saving (lower training.lr or scheduler_gamma, or try precision fp32)")
+    (run,) = run_dirs(tmp_path / "runs")
+    assert os.listdir(os.path.join(run, "models")) == []
