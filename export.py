@@ -25,7 +25,7 @@ def run(argv):
     out = args.out or os.path.join(os.path.dirname(loaded.path), f"{loaded.iteration}-weights.pt")
     if os.path.abspath(out) == os.path.abspath(loaded.path):
         raise UserError(f"--out {out} is the file being read; name another")
-    write_file(out, lambda f: torch.save(weights_state(loaded), f))
+    write_file(out, lambda f: torch.save(weights_state(loaded), f), own=("-weights.pt",))
     mib = lambda path: os.path.getsize(path) / 2 ** 20
     print(f"wrote {out}: {mib(out):.1f} MiB ({loaded.path}: {mib(loaded.path):.1f} MiB)", flush=True)
     return out

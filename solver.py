@@ -22,10 +22,10 @@ from utils.errors import UserError
 from utils.images import grid_image, save_image
 from utils.memory import check_training_memory
 from utils.progress import Progress
-from utils.resume import continues_in_place, prepare_in_place, set_aside_newer
+from utils.resume import apply_new_schedule, continues_in_place, prepare_in_place, set_aside_newer
 from utils.rundir import create_run_dir
 from utils.runlock import RunLock
-from utils.stopping import Interrupted, NonFiniteWatch, StopSignals
+from utils.stopping import Interrupted, NonFiniteWatch, StopSignals, check_finite_weights
 from utils.terminal_log import TerminalLog
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -208,6 +208,7 @@ class Solver:
             if in_place and self.ctx.is_main:
                 set_aside_newer(t.restored_model_path, trained.iteration)
             self.iteration = self.checkpoint.load(trained.state, trained.path)
+            self._apply_new_schedule()
         if self.iteration >= t.max_iters:
             raise UserError(f"config: 'training.max_iters' is {t.max_iters} but the run is already at "
                             f"iteration {self.iteration}; raise max_iters to continue")
@@ -224,12 +225,21 @@ class Solver:
             writer = SummaryWriter(os.path.join(run_dir, "logs"), purge_step=self.iteration + 1)
         return train_set, test_set, fixed, run_dir, writer
 
+    def _apply_new_schedule(self):
+        changed = apply_new_schedule(self.optimizers, self.schedulers, self.cfg.training)
+        if changed and self.ctx.is_main:
+            lr = self.schedulers["exclusive"].get_last_lr()[0]
+            print(f"resume: the restored optimizers and schedulers take the new {', '.join(changed)} instead of "
+                  f"the checkpoint's (learning rate {lr:g} from iteration {self.iteration + 1})", flush=True)
+
     def _dataset(self, split, train):
         cfg = self.cfg
         return load_dataset(cfg.dataset, cfg.path_to_data, split, cfg.resolution, cfg.data, train,
                             os.path.join(cfg.output_root, ".cache"), self.ctx)
 
     def _save(self, run_dir):
+        # On every process (their weights are the same), so that all stop alike.
+        check_finite_weights(self.model, self.iteration)
         if self.ctx.is_main:
             models = os.path.join(run_dir, "models")
             with _writing("checkpoint", ckpt.checkpoint_path(models, self.iteration), run_dir):

@@ -6,8 +6,10 @@ import sys
 
 from inference.images import FITS
 from inference.model import inference_device, load_model
+from utils.checkpoint import is_checkpoint_name
 from utils.errors import UserError
 from utils.files import atomic_path, remove_stale
+from utils.rundir import run_holding
 
 
 def at_least(minimum):
@@ -79,11 +81,28 @@ def staged_folder(final, write):
         raise _cannot_write(final, e) from None
 
 
-def write_file(path, write):
+def check_out(path, own=()):
+    """UserError unless --out `path` may be written: in a run (its folder, models/, results folders) it may
+    not replace an existing file, except one whose name ends as those the command itself writes there
+    (`own`: export's `-weights.pt`), nor take a checkpoint's name, which resume would load as one."""
+    run_dir = run_holding(path)
+    if run_dir is None:
+        return
+    name = os.path.basename(path)
+    if os.path.lexists(path) and not name.endswith(tuple(own)):
+        raise UserError(f"--out {path} is a file of the run {run_dir}; an output never replaces a run's "
+                        "checkpoints, configs or results: name a new file")
+    if is_checkpoint_name(name) and os.path.basename(os.path.dirname(os.path.abspath(path))) == "models":
+        raise UserError(f"--out {path} is named like a checkpoint of the run {run_dir}, which resume would take "
+                        "for one: name another file")
+
+
+def write_file(path, write, own=()):
     """write(binary file) into path atomically, its folder created: a failed write keeps what was there
-    and is one line."""
+    and is one line. check_out(path, own) first."""
     if os.path.isdir(path):
         raise UserError(f"cannot write {path}: it is a folder; name a file")
+    check_out(path, own)
     try:
         _remove_stale(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

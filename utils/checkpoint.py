@@ -23,6 +23,10 @@ def checkpoint_path(models_dir, iteration):
     return os.path.join(models_dir, f"{iteration}-checkpoint.pt")
 
 
+def is_checkpoint_name(name):
+    return bool(_NAME.match(name))
+
+
 def available_iterations(models_dir):
     """Iterations with a checkpoint file in models_dir, ascending."""
     if not os.path.isdir(models_dir):

@@ -1,10 +1,13 @@
 """Results that appear complete or not at all: checkpoints, cache files, preprocessed images, generated
 data sets."""
 import contextlib
+import errno
 import os
 import re
 import secrets
 import shutil
+
+from utils.errors import UserError
 
 _TEMPORARY = re.compile(r"^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}$")
 
@@ -42,6 +45,18 @@ def atomic_path(path, fsync=True):
                 shutil.rmtree(tmp, ignore_errors=True)
             elif os.path.lexists(tmp):
                 os.remove(tmp)
+
+
+def open_no_follow(path, flags, mode=0o644):
+    """os.open of a file the project writes in a run directory, never through a symbolic link: one planted
+    there (`ln -s ~/notes RUN/log.txt`) would have the run's lines or its PID written into the target."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UserError(f"{path} is a symbolic link; files in a run directory are never written through "
+                            "one: remove it") from None
+        raise
 
 
 def _alive(pid):

@@ -1,6 +1,8 @@
 """What a run continuing in its own directory does before training: take the run's lock, remove the
 temporaries killed writers left, say plainly when there is nothing to resume, and keep aside a newest
 checkpoint that does not load, so that training on never writes over a file the user had."""
+import bisect
+import collections
 import os
 
 from utils import checkpoint as ckpt
@@ -47,3 +49,35 @@ def set_aside_newer(run_dir, iteration):
         os.rename(path, aside)
         print(f"moved the unloadable checkpoint {path} aside to {aside}; continuing from iteration {iteration}",
               flush=True)
+
+
+def _restored_schedule(optimizer, scheduler):
+    """The training keys a restored optimizer and its MultiStepLR run with (the checkpoint's)."""
+    group = optimizer.param_groups[0]
+    return {"lr": group["initial_lr"], "beta1": group["betas"][0], "beta2": group["betas"][1],
+            "weight_decay": group["weight_decay"], "milestones": sorted(scheduler.milestones.elements()),
+            "scheduler_gamma": scheduler.gamma}
+
+
+def apply_new_schedule(optimizers, schedulers, t):
+    """Give the optimizers and schedulers restored from a checkpoint the config's (`t`, its training
+    section) learning rate, Adam settings, milestones and gamma where a `--set` on resume changed them:
+    loading a state dict brings back the checkpoint's own. The learning rate is then what the new schedule
+    gives at the restored iteration. Returns the changed keys' names; none changed, nothing is touched,
+    so an unchanged resume stays bit-exact."""
+    first = next(iter(optimizers))
+    restored = _restored_schedule(optimizers[first], schedulers[first])
+    changed = [key for key, value in restored.items() if value != (sorted(t[key]) if key == "milestones" else t[key])]
+    if not changed:
+        return []
+    for name, optimizer in optimizers.items():
+        scheduler = schedulers[name]
+        scheduler.milestones, scheduler.gamma = collections.Counter(t.milestones), t.scheduler_gamma
+        scheduler.base_lrs = [t.lr] * len(optimizer.param_groups)
+        # MultiStepLR's closed form: each milestone reached so far (one at 0 counts from the start) decays once.
+        lr = t.lr * t.scheduler_gamma ** bisect.bisect_right(sorted(m for m in t.milestones if m >= 0),
+                                                             scheduler.last_epoch)
+        for group in optimizer.param_groups:
+            group.update(initial_lr=t.lr, lr=lr, betas=(t.beta1, t.beta2), weight_decay=t.weight_decay)
+        scheduler._last_lr = [lr] * len(optimizer.param_groups)
+    return [f"training.{key}" for key in changed]

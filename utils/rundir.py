@@ -93,6 +93,18 @@ def results_or_nothing(run_dir):
         raise UserError(f"cannot write the test results in {run_dir}: {e.strerror or e}") from None
 
 
+def run_holding(path):
+    """The run directory whose own file `path` would be (one in the run directory itself, its models/ or a
+    results folder), else None. A run directory: a folder with config.json and models/."""
+    folder = os.path.dirname(os.path.abspath(path))
+    for run_dir in (folder, os.path.dirname(folder)):
+        inside = os.path.relpath(folder, run_dir)
+        if (inside == "." or inside == "models" or inside.startswith("results")) and \
+                os.path.isfile(os.path.join(run_dir, "config.json")) and os.path.isdir(os.path.join(run_dir, "models")):
+            return run_dir
+    return None
+
+
 def saved_config_path(run_dir):
     """The config a run last trained with: its newest config_resume_<iter>.json, else its config.json."""
     resumed = sorted((int(m.group(1)), m.group(0)) for m in map(_RESUMED.match, _listing(run_dir)) if m)

@@ -9,6 +9,7 @@ import fcntl
 import os
 
 from utils.errors import UserError
+from utils.files import open_no_follow
 
 LOCK_NAME = ".training.lock"
 
@@ -23,7 +24,7 @@ class RunLock:
     def take(self, run_dir):
         path = os.path.join(run_dir, LOCK_NAME)
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_no_follow(path, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

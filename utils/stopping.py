@@ -1,5 +1,5 @@
-"""The two ways a training run stops early: a signal (finish the step, checkpoint, exit) and a loss that
-is not finite (stop without saving)."""
+"""The ways a training run stops early: a signal (finish the step, checkpoint, exit) and a loss or
+weights that are not finite (stop without saving)."""
 import os
 import signal
 
@@ -71,3 +71,15 @@ class NonFiniteWatch:
             names = [n for n, b in zip(self.names, self.bad_terms.tolist()) if b]
             raise NonFiniteLoss(f"non-finite loss at iteration {first} in {', '.join(names)}; stopped "
                                 "without saving (lower training.lr or the loss weights, or try precision fp32)")
+
+
+def check_finite_weights(model, iteration):
+    """NonFiniteLoss unless every floating-point parameter and buffer of `model` is finite: a huge step
+    (a learning rate decayed by a gamma of 1e300) overflows the weights while the loss that took it was
+    finite, and such a checkpoint must never be saved as the run's newest good one."""
+    bad = [name for name, tensor in model.state_dict().items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise NonFiniteLoss(f"non-finite network weights after iteration {iteration} ({bad[0]}{more}); stopped "
+                            "without saving (lower training.lr or scheduler_gamma, or try precision fp32)")

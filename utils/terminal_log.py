@@ -3,6 +3,7 @@ import contextlib
 import sys
 
 from utils.errors import UserError, one_line
+from utils.files import open_no_follow
 
 _REDRAW = "\r\033[K"  # how utils.progress redraws its line on a terminal
 
@@ -37,7 +38,7 @@ class TerminalLog:
         pending, self._pending = self._pending, []
         try:
             # Flushed on every write: a DataLoader worker forked later must not inherit unwritten text.
-            self._file = open(path, "a", encoding="utf-8")
+            self._file = open(path, "a", encoding="utf-8", opener=open_no_follow)
             for text in pending:
                 self._file.write(text)
             self._file.flush()

@@ -1,0 +1,103 @@
+"""Issue 27: run-directory files behind symlinks, outputs that would replace a run's files, resume
+changes of the learning rate, non-finite weights, write errors torch disguises, and more bad input."""
+import os
+
+import pytest
+import torch
+
+import main
+from tests.conftest import run_dirs
+
+NARROW = {"encoder_channels": [8, 8, 8, 8], "decoder_channels": [16, 8, 8, 8], "shared_dim": 8, "shared_hidden": 16}
+
+
+@pytest.fixture
+def trained_run(write_config, tmp_path):
+    """A run of one iteration with the narrow network, and its config."""
+    config = write_config(model=NARROW, training={"max_iters": 1, "model_save_freq": 1})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    return run
+
+
+def _last_error(capsys):
+    err = capsys.readouterr().err.strip()
+    return err.splitlines()[-1] if err else ""
+
+
+@pytest.mark.parametrize("name", [".training.lock", "log.txt"])
+def test_a_run_file_that_is_a_symlink_is_refused_and_its_target_untouched(trained_run, tmp_path, capsys, name):
+    notes = tmp_path / "notes"
+    notes.write_text("my notes\n")
+    link = os.path.join(trained_run, name)
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(notes, link)
+    capsys.readouterr()
+    assert main.main(["--resume", trained_run, "--set", "training.max_iters=2"]) == 2
+    assert _last_error(capsys) == (f"error: {link} is a symbolic link; files in a run directory are never "
+                                   "written through one: remove it")
+    assert notes.read_text() == "my notes\n"
+    assert os.path.islink(link)
+
+
+def test_out_never_replaces_or_poses_as_a_run_s_checkpoint_config_or_results(write_config, tiny_data, tmp_path,
+                                                                              capsys):
+    import encode
+    import export
+    config = write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 1})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    models = os.path.join(run, "models")
+    features = os.path.join(run, "results", "features.npz")
+    with open(features, "wb") as f:
+        f.write(b"test mode's codes")
+    image = os.path.join(tiny_data, "train", sorted(os.listdir(os.path.join(tiny_data, "train")))[0])
+    before = {name: open(os.path.join(models, name), "rb").read() for name in os.listdir(models)}
+    capsys.readouterr()
+    for out in (os.path.join(models, "1-checkpoint.pt"), os.path.join(run, "config.json")):
+        assert export.main([run, "--checkpoint", "2", "--out", out]) == 2
+        assert _last_error(capsys) == (f"error: --out {out} is a file of the run {run}; an output never replaces "
+                                       "a run's checkpoints, configs or results: name a new file")
+    assert encode.main([run, image, "--domain", "x", "--out", features]) == 2
+    assert _last_error(capsys).startswith(f"error: --out {features} is a file of the run {run}; ")
+    new = os.path.join(models, "5-checkpoint.pt")  # resume would take it for the run's newest checkpoint
+    assert export.main([run, "--checkpoint", "2", "--out", new]) == 2
+    assert _last_error(capsys) == (f"error: --out {new} is named like a checkpoint of the run {run}, which "
+                                   "resume would take for one: name another file")
+    assert {name: open(os.path.join(models, name), "rb").read() for name in os.listdir(models)} == before
+    assert open(features, "rb").read() == b"test mode's codes"
+    # What the command itself writes there is written again: export's weights file beside the checkpoint.
+    assert export.main([run, "--checkpoint", "2"]) == 0
+    assert export.main([run, "--checkpoint", "2"]) == 0
+
+
+def test_resume_applies_a_new_lr_and_schedule_to_the_restored_optimizers(write_config, tmp_path, capsys):
+    config = write_config(model=NARROW, training={"max_iters": 2, "model_save_freq": 2, "milestones": [1],
+                                                  "scheduler_gamma": 0.5})
+    assert main.main([config]) == 0
+    (run,) = run_dirs(tmp_path / "runs")
+    capsys.readouterr()
+    assert main.main(["--resume", run, "--set", "training.max_iters=3", "--set", "training.lr=0.01",
+                      "--set", "training.milestones=[1,3]", "--set", "training.scheduler_gamma=0.1"]) == 0
+    assert ("resume: the restored optimizers and schedulers take the new training.lr, training.milestones, "
+            "training.scheduler_gamma instead of the checkpoint's (learning rate 0.001 from iteration 3)"
+            in capsys.readouterr().out)
+    state = torch.load(os.path.join(run, "models", "3-checkpoint.pt"), weights_only=True)
+    for name, optimizer in state["optimizers"].items():
+        (group,) = optimizer["param_groups"]
+        assert group["initial_lr"] == 0.01, name
+        assert group["lr"] == pytest.approx(0.01 * 0.1 * 0.1), name  # both milestones passed after step 3
+        assert state["schedulers"][name]["gamma"] == 0.1
+        assert dict(state["schedulers"][name]["milestones"]) == {1: 1, 3: 1}
+
+
+def test_non_finite_weights_are_never_checkpointed(write_config, tmp_path, capsys):
+    config = write_config(model=NARROW)
+    assert main.main([config, "--set", "training.scheduler_gamma=1e300", "--set", "training.milestones=[1]",
+                      "--set", "training.max_iters=2"]) == 3
+    err = _last_error(capsys)
+    assert err.startswith("error: non-finite network weights after iteration 2 (") and err.endswith(
+        "); stopped without saving (lower training.lr or scheduler_gamma, or try precision fp32)")
+    (run,) = run_dirs(tmp_path / "runs")
+    assert os.listdir(os.path.join(run, "models")) == []
