@@ -101,3 +101,25 @@ def test_non_finite_weights_are_never_checkpointed(write_config, tmp_path, capsy
         "); stopped without saving (lower training.lr or scheduler_gamma, or try precision fp32)")
     (run,) = run_dirs(tmp_path / "runs")
     assert os.listdir(os.path.join(run, "models")) == []
+
+
+def _file_size_limit(limit):
+    """In the child: no file may grow past `limit` bytes (RLIMIT_FSIZE; Python ignores SIGXFSZ, so the write
+    fails with EFBIG), as when a disk fills up."""
+    import resource
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def test_a_checkpoint_write_that_fails_is_named_as_the_write_error_it_is(tmp_path):
+    """torch.save reports a short write of a tensor larger than a file buffer as 'RuntimeError: enforce
+    fail at inline_container.cc'; the error the file system gave is what a user must see."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    code = ("import sys, torch\nfrom utils.checkpoint import save_checkpoint\ntry:\n"
+            "    save_checkpoint(sys.argv[1], 1, {'model': {'w': torch.zeros(100000)}})\n"
+            "except OSError as e:\n    print(f'OSError {e.strerror}')")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT, preexec_fn=lambda: _file_size_limit(64 * 1024))
+    assert result.stdout == "OSError File too large\n", result.stderr
+    assert os.listdir(tmp_path) == []  # no temporary left
