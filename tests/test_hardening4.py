@@ -123,3 +123,18 @@ def test_a_checkpoint_write_that_fails_is_named_as_the_write_error_it_is(tmp_pat
                             timeout=120, cwd=ROOT, preexec_fn=lambda: _file_size_limit(64 * 1024))
     assert result.stdout == "OSError File too large\n", result.stderr
     assert os.listdir(tmp_path) == []  # no temporary left
+
+
+@pytest.mark.parametrize("section, value, shown", [("training", None, "null"), ("model", 5, "5"),
+                                                   ("data", [1], "[1]")])
+def test_set_into_a_section_the_file_makes_a_non_object_is_one_line(write_config, capsys, section, value, shown):
+    key = {"training": "training.max_iters=2", "model": "model.kl_scaling=none", "data": "data.cache=none"}[section]
+    assert main.main([write_config(**{section: value}), "--set", key]) == 2
+    assert _last_error(capsys) == (f"error: --set '{key.split('=')[0]}': the config's '{section}' is {shown}, "
+                                   "not an object of keys")
+
+
+def test_set_on_the_reference_port_s_model_string_still_works(write_config):
+    from utils.config import load_config
+    cfg = load_config(write_config(model="IIAE"), ["model.kl_scaling=none"])
+    assert cfg.model.name == "IIAE" and cfg.model.kl_scaling == "none" and "kl_scaling" not in cfg.model.defaulted
