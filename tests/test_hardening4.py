@@ -138,3 +138,12 @@ def test_set_on_the_reference_port_s_model_string_still_works(write_config):
     from utils.config import load_config
     cfg = load_config(write_config(model="IIAE"), ["model.kl_scaling=none"])
     assert cfg.model.name == "IIAE" and cfg.model.kl_scaling == "none" and "kl_scaling" not in cfg.model.defaulted
+
+
+@pytest.mark.parametrize("option", [["--random", "1000000000"],
+                                    ["--style", "a.png", "b.png", "--interpolate", "1000000000"]])
+def test_translate_bounds_the_number_of_styles(tmp_path, capsys, option):
+    import translate
+    assert translate.main([str(tmp_path / "run"), "x.png", "--to", "y", *option]) == 2
+    assert _last_error(capsys) == (f"error: argument {option[-2]}: must be at most {translate.MAX_STYLES}, "
+                                   "got 1000000000")
