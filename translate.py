@@ -40,7 +40,8 @@ def parse_args(argv):
     styles = parser.add_mutually_exclusive_group()
     styles.add_argument("--style", nargs="+", metavar="REF",
                         help="images or folders of the target domain; each gives a style (its exclusive code)")
-    styles.add_argument("--random", type=at_least(1, MAX_STYLES), metavar="N", help=f"N styles drawn from the prior (default 1, at most {MAX_STYLES})")
+    styles.add_argument("--random", type=at_least(1, MAX_STYLES), metavar="N",
+                        help=f"N styles drawn from the prior (default 1, at most {MAX_STYLES})")
     parser.add_argument("--interpolate", type=at_least(2, MAX_STYLES), metavar="K",
                         help="with exactly two --style references: K styles from the first to the second")
     parser.add_argument("--seed", type=seed, default=0, help="seed of the random styles (default 0)")
