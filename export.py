@@ -9,10 +9,9 @@ The default FILE is `<iter>-weights.pt` beside the checkpoint (`RUN_DIR/models/`
 import os
 import sys
 
-import torch
-
 from inference.cli import add_model_arguments, write_file
 from inference.model import load_model, weights_state
+from utils.checkpoint import torch_save
 from utils.errors import Parser, UserError, run_command
 
 
@@ -25,7 +24,7 @@ def run(argv):
     out = args.out or os.path.join(os.path.dirname(loaded.path), f"{loaded.iteration}-weights.pt")
     if os.path.abspath(out) == os.path.abspath(loaded.path):
         raise UserError(f"--out {out} is the file being read; name another")
-    write_file(out, lambda f: torch.save(weights_state(loaded), f), own=("-weights.pt",))
+    write_file(out, lambda f: torch_save(weights_state(loaded), f), own=("-weights.pt",))
     mib = lambda path: os.path.getsize(path) / 2 ** 20
     print(f"wrote {out}: {mib(out):.1f} MiB ({loaded.path}: {mib(loaded.path):.1f} MiB)", flush=True)
     return out

@@ -25,6 +25,9 @@ from utils.rundir import fresh_name
 
 # grid.jpg shows at most this many sources and styles: an overview that stays small at any count.
 GRID_MAX = 16
+# --random and --interpolate draw at most this many styles: each is an image per source, and a count
+# given by mistake (10^9) would allocate the codes until memory runs out.
+MAX_STYLES = 10000
 
 
 def parse_args(argv):
@@ -37,8 +40,9 @@ def parse_args(argv):
     styles = parser.add_mutually_exclusive_group()
     styles.add_argument("--style", nargs="+", metavar="REF",
                         help="images or folders of the target domain; each gives a style (its exclusive code)")
-    styles.add_argument("--random", type=at_least(1), metavar="N", help="N styles drawn from the prior (default 1)")
-    parser.add_argument("--interpolate", type=at_least(2), metavar="K",
+    styles.add_argument("--random", type=at_least(1, MAX_STYLES), metavar="N",
+                        help=f"N styles drawn from the prior (default 1, at most {MAX_STYLES})")
+    parser.add_argument("--interpolate", type=at_least(2, MAX_STYLES), metavar="K",
                         help="with exactly two --style references: K styles from the first to the second")
     parser.add_argument("--seed", type=seed, default=0, help="seed of the random styles (default 0)")
     parser.add_argument("--out", metavar="DIR",

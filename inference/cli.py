@@ -12,8 +12,8 @@ from utils.files import atomic_path, remove_stale
 from utils.rundir import run_holding
 
 
-def at_least(minimum):
-    """An argparse type: an integer >= minimum."""
+def at_least(minimum, maximum=None):
+    """An argparse type: an integer >= minimum (and <= maximum when given)."""
     def parse(text):
         try:
             value = int(text)
@@ -21,6 +21,8 @@ def at_least(minimum):
             raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
     return parse
 

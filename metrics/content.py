@@ -19,6 +19,7 @@ from dataloader.base import DIGIT_ON_COLOUR
 from dataloader.make_mnist_cdcb import SIDE as RENDERED_SIDE
 from dataloader.make_mnist_cdcb import committed_split
 from metrics.evaluation import DIRECTIONS, NUM_RANDOM_STYLES, Measure
+from utils.checkpoint import torch_save
 from utils.errors import UserError
 from utils.files import atomic_path
 
@@ -134,8 +135,8 @@ def digit_classifier(resolution, cache_dir):
         return model.eval()
     model = train_classifier(resolution)
     os.makedirs(cache_dir, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(model.state_dict(), tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch_save(model.state_dict(), f)
     return model
 
 

@@ -101,3 +101,49 @@ def test_non_finite_weights_are_never_checkpointed(write_config, tmp_path, capsy
         "); stopped without saving (lower training.lr or scheduler_gamma, or try precision fp32)")
     (run,) = run_dirs(tmp_path / "runs")
     assert os.listdir(os.path.join(run, "models")) == []
+
+
+def _file_size_limit(limit):
+    """In the child: no file may grow past `limit` bytes (RLIMIT_FSIZE; Python ignores SIGXFSZ, so the write
+    fails with EFBIG), as when a disk fills up."""
+    import resource
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def test_a_checkpoint_write_that_fails_is_named_as_the_write_error_it_is(tmp_path):
+    """torch.save reports a short write of a tensor larger than a file buffer as 'RuntimeError: enforce
+    fail at inline_container.cc'; the error the file system gave is what a user must see."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    code = ("import sys, torch\nfrom utils.checkpoint import save_checkpoint\ntry:\n"
+            "    save_checkpoint(sys.argv[1], 1, {'model': {'w': torch.zeros(100000)}})\n"
+            "except OSError as e:\n    print(f'OSError {e.strerror}')")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT, preexec_fn=lambda: _file_size_limit(64 * 1024))
+    assert result.stdout == "OSError File too large\n", result.stderr
+    assert os.listdir(tmp_path) == []  # no temporary left
+
+
+@pytest.mark.parametrize("section, value, shown", [("training", None, "null"), ("model", 5, "5"),
+                                                   ("data", [1], "[1]")])
+def test_set_into_a_section_the_file_makes_a_non_object_is_one_line(write_config, capsys, section, value, shown):
+    key = {"training": "training.max_iters=2", "model": "model.kl_scaling=none", "data": "data.cache=none"}[section]
+    assert main.main([write_config(**{section: value}), "--set", key]) == 2
+    assert _last_error(capsys) == (f"error: --set '{key.split('=')[0]}': the config's '{section}' is {shown}, "
+                                   "not an object of keys")
+
+
+def test_set_on_the_reference_port_s_model_string_still_works(write_config):
+    from utils.config import load_config
+    cfg = load_config(write_config(model="IIAE"), ["model.kl_scaling=none"])
+    assert cfg.model.name == "IIAE" and cfg.model.kl_scaling == "none" and "kl_scaling" not in cfg.model.defaulted
+
+
+@pytest.mark.parametrize("option", [["--random", "1000000000"],
+                                    ["--style", "a.png", "b.png", "--interpolate", "1000000000"]])
+def test_translate_bounds_the_number_of_styles(tmp_path, capsys, option):
+    import translate
+    assert translate.main([str(tmp_path / "run"), "x.png", "--to", "y", *option]) == 2
+    assert _last_error(capsys) == (f"error: argument {option[-2]}: must be at most {translate.MAX_STYLES}, "
+                                   "got 1000000000")

@@ -6,6 +6,7 @@ checkpoint intact. Loading uses
 `torch.load(weights_only=True)`, so a checkpoint from elsewhere cannot run code, and a file that
 does not load (truncated, corrupt, hostile) is reported by name.
 """
+import errno
 import json
 import os
 import pickle
@@ -34,13 +35,27 @@ def available_iterations(models_dir):
     return sorted(int(m.group(1)) for m in map(_NAME.match, os.listdir(models_dir)) if m)
 
 
+def torch_save(obj, f):
+    """torch.save into the open binary file f, a failed write raised as the OSError it is: torch reports a
+    write the file system refused (a full disk, a file size limit) as `RuntimeError: [enforce fail at
+    inline_container.cc] unexpected pos`, which the callers, who name the file, would not recognise."""
+    try:
+        torch.save(obj, f)
+    except RuntimeError as e:
+        if isinstance(e.__context__, OSError):
+            raise e.__context__ from None
+        if "inline_container" in str(e):
+            raise OSError(errno.EIO, f"the file was not written whole ({str(e).splitlines()[0]})") from None
+        raise
+
+
 def save_checkpoint(models_dir, iteration, state, keep_last=0):
     """Write `state` atomically as iteration's checkpoint and prune to keep_last. No pointer to the newest
     is kept: the listing names it, and find_checkpoint falls back past one that does not load."""
     os.makedirs(models_dir, exist_ok=True)
     path = checkpoint_path(models_dir, iteration)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(state, f)
+        torch_save(state, f)
     if keep_last > 0:
         for old in available_iterations(models_dir)[:-keep_last]:
             os.remove(checkpoint_path(models_dir, old))

@@ -406,6 +406,18 @@ def parse_override(text):
         raise UserError(f"--set '{path}': cannot read '{_short(raw, 20)}' as {_TYPE_NAMES[spec.type]}{reason}") from None
 
 
+def _set(raw, parts, value):
+    """raw[a][b]... = value for --set a.b...=value; a section the file made something other than an object
+    (`"training": null`) is named, since the key cannot go into it."""
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserError(f"--set '{'.'.join(parts)}': the config's '{'.'.join(parts[:i + 1])}' is "
+                            f"{_short(json.dumps(node))}, not an object of keys")
+    node[parts[-1]] = value
+
+
 def build_config(raw, overrides=()):
     """Validate a raw JSON object (plus `--set` overrides) into a Config with every default filled in."""
     if not isinstance(raw, dict):
@@ -414,11 +426,7 @@ def build_config(raw, overrides=()):
     if isinstance(raw.get("model"), str):
         raw["model"] = {"name": raw["model"]}
     for text in overrides:
-        parts, value = parse_override(text)
-        node = raw
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
+        _set(raw, *parse_override(text))
     cfg = _check(raw, SCHEMA, "")
     _validate_values(cfg)
     return cfg
