@@ -176,3 +176,24 @@ def test_data_preparation_under_a_file_is_one_line(tmp_path, capsys):
     (tmp_path / "raw" / "trainX").write_text("in the way")
     assert _prepare(preprocess_mnist, "--data", data) == 2
     assert _last_error(capsys) == f"error: cannot write {os.path.join(data, 'trainX')}: File exists"
+
+
+@pytest.mark.parametrize("content", ["garbage", "pickle", "object array"])
+def test_a_gallery_that_is_not_encode_s_codes_says_so_without_numpy_s_advice(tmp_path, content):
+    import pickle
+
+    import numpy as np
+
+    from encode import codes_file
+    from utils.errors import UserError
+    path = tmp_path / "gallery.npz"
+    if content == "garbage":
+        path.write_bytes(b"\x93NUMPY garbage" * 10)
+    elif content == "pickle":
+        path.write_bytes(pickle.dumps({"names": ["a"]}))
+    else:
+        np.savez(path, names=np.array([object()], dtype=object), shared_x_mean=np.zeros((1, 8)))
+    with pytest.raises(UserError) as caught:
+        codes_file(str(path), 0, 8)
+    assert str(caught.value) == (f"--search {path}: not a gallery written by encode.py or test mode (a codes "
+                                 ".npz of plain arrays)")
