@@ -62,8 +62,12 @@ def codes_file(path, domain, dim):
                 raise UserError(f"--search {path} holds no 'names' and '{key}': not codes of domain "
                                 f"{'XY'[domain]}")
             names, means = codes["names"], codes[key]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise UserError(f"--search {path}: cannot read it as codes: {e}") from None
+    except (ValueError, EOFError, zipfile.BadZipFile):
+        # numpy's own reason would advise loading a pickle "unsafely", which could run a hostile file's code.
+        raise UserError(f"--search {path}: not a gallery written by encode.py or test mode (a codes .npz of "
+                        "plain arrays)") from None
+    except OSError as e:
+        raise UserError(f"--search {path}: cannot read it: {e.strerror or e}") from None
     if names.ndim != 1 or names.dtype.kind != "U":
         raise UserError(f"--search {path}: its 'names' are not file names")
     if means.dtype.kind not in "fiu":

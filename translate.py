@@ -16,10 +16,10 @@ from typing import NamedTuple, Optional
 import torch
 
 from dataloader.base import to_model_range
-from inference.cli import add_model_arguments, at_least, model_from, seed, staged_folder
+from inference.cli import add_model_arguments, at_least, model_from, staged_folder
 from inference.codes import encode, interpolated_styles, random_styles, translations
 from inference.images import image_paths, read_images
-from utils.errors import Parser, UserError, run_command
+from utils.errors import Parser, UserError, run_command, seed
 from utils.images import grid_image, save_image
 from utils.rundir import fresh_name
 

@@ -20,8 +20,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from utils.errors import Parser, UserError, run_script
-from utils.files import atomic_path
+from utils.errors import Parser, UserError, run_script, seed
+from utils.files import atomic_path, writing
 
 COMMITTED_DIGITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist_5k.npz")
 COMMITTED_SPLIT = {"train": 450, "test": 50}  # digits per class; the committed file has 500 of each
@@ -140,13 +140,14 @@ def main(argv=None):
     parser.add_argument("--source", choices=("committed", "torchvision"), default="committed",
                         help="committed: the 5,000 digits in dataloader/mnist_5k.npz; torchvision: full MNIST")
     parser.add_argument("--root", required=True, help="folder to create (must not exist, or be empty)")
-    parser.add_argument("--seed", type=int, default=SEED, help="seed of the colours (and of the committed split)")
+    parser.add_argument("--seed", type=seed, default=SEED, help="seed of the colours (and of the committed split)")
     args = parser.parse_args(argv)
     if os.path.isfile(args.root) or (os.path.isdir(args.root) and os.listdir(args.root)):
         raise UserError(f"{args.root} already exists and is not empty; choose a new --root")
-    digits, split_sizes = _load_source(args.source, args.root, args.seed)
-    start = time.perf_counter()
-    count = make(args.root, digits, split_sizes, args.seed)
+    with writing(args.root):
+        digits, split_sizes = _load_source(args.source, args.root, args.seed)
+        start = time.perf_counter()
+        count = make(args.root, digits, split_sizes, args.seed)
     sizes = ", ".join(f"{n} {split}" for split, n in split_sizes.items())
     print(f"wrote {count} MNIST-CDCB pairs ({sizes}) to {args.root} in {time.perf_counter() - start:.1f} s")
 

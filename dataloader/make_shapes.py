@@ -12,7 +12,6 @@ flat regions, straight edges, a texture. Train it with `"dataset": "paired"` (co
 The same seed gives the same files. The data appear at `root` only when complete: they are written into a
 temporary folder beside it and renamed into place.
 """
-import argparse
 import math
 import multiprocessing
 import os
@@ -21,8 +20,8 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw
 
-from utils.errors import UserError, run_script
-from utils.files import atomic_path
+from utils.errors import Parser, UserError, run_script, seed
+from utils.files import atomic_path, writing
 
 SEED = 0
 SIDE = 128  # pixels per half
@@ -144,9 +143,9 @@ def make(root, split_sizes=SPLITS, seed=SEED, side=SIDE):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", required=True, help="folder to create (must not exist, or be empty)")
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--seed", type=seed, default=SEED)
     parser.add_argument("--side", type=int, default=SIDE, help="pixels per half (a multiple of 8)")
     for split, size in SPLITS.items():
         parser.add_argument(f"--{split}", type=int, default=size, help=f"{split} pairs")
@@ -157,7 +156,8 @@ def main(argv=None):
     if min(sizes.values()) < 0 or sizes["train"] < 1 or sizes["test"] < 1:
         raise UserError("--train and --test need at least 1 pair, --val at least 0")
     start = time.perf_counter()
-    count = make(args.root, sizes, args.seed, args.side)
+    with writing(args.root):
+        count = make(args.root, sizes, args.seed, args.side)
     listed = ", ".join(f"{n} {split}" for split, n in sizes.items())
     print(f"wrote {count} shape pairs ({listed}) to {args.root} in {time.perf_counter() - start:.1f} s")
 

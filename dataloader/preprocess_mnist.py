@@ -11,6 +11,7 @@ import os
 
 from dataloader.base import ImageRef, list_images, read_rgb
 from utils.errors import Parser, UserError, run_script
+from utils.files import writing
 from utils.images import save_atomically
 
 SPLITS = ("train", "test")
@@ -42,7 +43,8 @@ def main(argv=None):
     if not splits:
         raise UserError(f"no train/ or test/ folder of raw MNIST-CDCB images in {args.data}")
     for split in splits:
-        written, skipped = split_images(args.data, split)
+        with writing(args.data):
+            written, skipped = split_images(args.data, split)
         print(f"{split}: wrote {written} files to {split}X/ and {split}Y/, skipped {skipped} already there")
 
 

@@ -8,7 +8,7 @@ from inference.images import FITS
 from inference.model import inference_device, load_model
 from utils.checkpoint import is_checkpoint_name
 from utils.errors import UserError
-from utils.files import atomic_path, remove_stale
+from utils.files import atomic_path, cannot_write, remove_stale
 from utils.rundir import run_holding
 
 
@@ -25,17 +25,6 @@ def at_least(minimum, maximum=None):
             raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
     return parse
-
-
-def seed(text):
-    """An argparse type: a seed, in [0, 2^64) as the config's."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
-    if not 0 <= value < 2 ** 64:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2^64), got {value}")
-    return value
 
 
 def _iteration(text):
@@ -80,7 +69,7 @@ def staged_folder(final, write):
             os.makedirs(staging)
             write(staging)
     except OSError as e:
-        raise _cannot_write(final, e) from None
+        raise cannot_write(final, e) from None
 
 
 def check_out(path, own=()):
@@ -111,7 +100,7 @@ def write_file(path, write, own=()):
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             write(f)
     except OSError as e:
-        raise _cannot_write(path, e) from None
+        raise cannot_write(path, e) from None
 
 
 def _remove_stale(path):
@@ -120,13 +109,3 @@ def _remove_stale(path):
     removed = remove_stale(folder, name)
     if removed:
         print(f"removed {len(removed)} partial output(s) a killed run left in {folder}", flush=True)
-
-
-def _cannot_write(path, error):
-    """The UserError of a failed write of `path`: the file in the way of its folder, else the system's reason."""
-    existing = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        return UserError(f"cannot write {path}: {existing} is a file, not a folder")
-    return UserError(f"cannot write {path}: {error.strerror or error}")

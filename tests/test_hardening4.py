@@ -147,3 +147,53 @@ def test_translate_bounds_the_number_of_styles(tmp_path, capsys, option):
     assert translate.main([str(tmp_path / "run"), "x.png", "--to", "y", *option]) == 2
     assert _last_error(capsys) == (f"error: argument {option[-2]}: must be at most {translate.MAX_STYLES}, "
                                    "got 1000000000")
+
+
+def _prepare(module, *argv):
+    from utils.errors import run_command
+    return run_command(module.main, list(map(str, argv)))
+
+
+@pytest.mark.parametrize("name", ["make_shapes", "make_mnist_cdcb"])
+def test_a_negative_seed_of_a_data_maker_is_one_line(tmp_path, capsys, name):
+    import importlib
+    module = importlib.import_module(f"dataloader.{name}")
+    assert _prepare(module, "--root", tmp_path / "d", "--seed", "-1") == 2
+    assert _last_error(capsys) == "error: argument --seed: must be in [0, 2^64), got -1"
+    assert not os.path.exists(tmp_path / "d")
+
+
+def test_data_preparation_under_a_file_is_one_line(tmp_path, capsys):
+    from dataloader import make_mnist_cdcb, make_shapes, preprocess_mnist
+    from tests.fakedata import make_mnist_cdcb as fake
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for module, extra in ((make_shapes, ["--side", "8", "--train", "1", "--val", "0", "--test", "1"]),
+                          (make_mnist_cdcb, [])):
+        assert _prepare(module, "--root", blocker / "data", *extra) == 2
+        assert _last_error(capsys) == f"error: cannot write {blocker / 'data'}: {blocker} is a file, not a folder"
+    data = fake(tmp_path / "raw", n_train=2, n_test=1, size=32)
+    (tmp_path / "raw" / "trainX").write_text("in the way")
+    assert _prepare(preprocess_mnist, "--data", data) == 2
+    assert _last_error(capsys) == f"error: cannot write {os.path.join(data, 'trainX')}: File exists"
+
+
+@pytest.mark.parametrize("content", ["garbage", "pickle", "object array"])
+def test_a_gallery_that_is_not_encode_s_codes_says_so_without_numpy_s_advice(tmp_path, content):
+    import pickle
+
+    import numpy as np
+
+    from encode import codes_file
+    from utils.errors import UserError
+    path = tmp_path / "gallery.npz"
+    if content == "garbage":
+        path.write_bytes(b"\x93NUMPY garbage" * 10)
+    elif content == "pickle":
+        path.write_bytes(pickle.dumps({"names": ["a"]}))
+    else:
+        np.savez(path, names=np.array([object()], dtype=object), shared_x_mean=np.zeros((1, 8)))
+    with pytest.raises(UserError) as caught:
+        codes_file(str(path), 0, 8)
+    assert str(caught.value) == (f"--search {path}: not a gallery written by encode.py or test mode (a codes "
+                                 ".npz of plain arrays)")

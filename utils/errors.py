@@ -25,6 +25,17 @@ class Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
+def seed(text):
+    """An argparse type: a seed, in [0, 2^64) as the config's (numpy and torch take no negative one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+    if not 0 <= value < 2 ** 64:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2^64), got {value}")
+    return value
+
+
 def one_line(error):
     """The user-facing line of an error, also when a DataLoader worker re-raised it with its traceback."""
     lines = [line for line in str(error).splitlines() if line.strip()]

@@ -59,6 +59,30 @@ def open_no_follow(path, flags, mode=0o644):
         raise
 
 
+def cannot_write(path, error):
+    """The UserError of a failed write of `path`: the file in the way of its folder, else the system's reason."""
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return UserError(f"cannot write {path}: {existing} is a file, not a folder")
+    return UserError(f"cannot write {path}: {error.strerror or error}")
+
+
+@contextlib.contextmanager
+def writing(path):
+    """A failed write in the block (a read-only file system, a full disk, a file where a folder must be)
+    is one UserError naming the file (the one the system names, else `path`), as the commands' other
+    errors are."""
+    try:
+        yield
+    except OSError as e:
+        failed = os.path.abspath(os.fsdecode(e.filename)) if e.filename else None
+        # Making `path`'s folders failed on one of them: name `path`, and the file in its way.
+        within = failed is None or os.path.commonpath([failed, os.path.abspath(path)]) == failed
+        raise cannot_write(path if within else e.filename, e) from None
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
