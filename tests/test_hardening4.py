@@ -94,7 +94,8 @@ def test_resume_applies_a_new_lr_and_schedule_to_the_restored_optimizers(write_c
 
 def test_non_finite_weights_are_never_checkpointed(write_config, tmp_path, capsys):
     config = write_config(model=NARROW)
-    assert main.main([config, "--set", "training.scheduler_gamma=1e300", "--set", "training.milestones=[1]",
+    # The gamma of 1e300 is now refused by the schema; two milestones of 1e38 overflow float32 alike.
+    assert main.main([config, "--set", "training.scheduler_gamma=1e38", "--set", "training.milestones=[1,1]",
                       "--set", "training.max_iters=2"]) == 3
     err = _last_error(capsys)
     assert err.startswith("error: non-finite network weights after iteration 2 (") and err.endswith(
@@ -197,3 +198,25 @@ def test_a_gallery_that_is_not_encode_s_codes_says_so_without_numpy_s_advice(tmp
         codes_file(str(path), 0, 8)
     assert str(caught.value) == (f"--search {path}: not a gallery written by encode.py or test mode (a codes "
                                  ".npz of plain arrays)")
+
+
+@pytest.mark.parametrize("key, value", [("training.max_iters", 10 ** 400), ("model.leaky_slope", 1e300),
+                                        ("model.logvar_clamp", 1e300), ("training.milestones", [2 ** 63]),
+                                        ("training.lr", 1e39)])
+def test_numbers_beyond_what_the_code_counts_or_float32_holds_are_refused(write_config, tmp_path, capsys,
+                                                                          key, value):
+    import json
+    assert main.main([write_config(), "--set", f"{key}={json.dumps(value)}"]) == 2
+    err = _last_error(capsys)
+    assert err.startswith(f"error: config: '{key}' ") and "must be in" in err, err
+    assert run_dirs(tmp_path / "runs") == []
+
+
+def test_every_number_key_of_the_schema_is_bounded():
+    from utils.config import _all_keys, _bound
+    for path, spec in _all_keys():
+        if spec.type in ("int", "int_list", "int_or_latest", "float") and not spec.choices:
+            assert spec.range, path
+            lo, hi = map(_bound, spec.range[1:-1].split(","))
+            limit = 2 ** 64 if spec.type != "float" else 3.5e38
+            assert -limit <= lo and hi <= limit, path
