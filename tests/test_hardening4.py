@@ -220,3 +220,23 @@ def test_every_number_key_of_the_schema_is_bounded():
             lo, hi = map(_bound, spec.range[1:-1].split(","))
             limit = 2 ** 64 if spec.type != "float" else 3.5e38
             assert -limit <= lo and hi <= limit, path
+
+
+def test_a_fifo_among_the_data_is_named_by_the_scan_or_skipped_never_waited_on(tmp_path):
+    import signal
+
+    from dataloader.base import PairDataset, side_by_side
+    from tests.fakedata import make_mnist_cdcb
+    from utils.errors import UserError
+    data = make_mnist_cdcb(tmp_path / "data", n_train=3, n_test=1, size=32)
+    pipe = os.path.join(data, "train", "pipe.png")
+    os.mkfifo(pipe)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the scan waits on the FIFO"))
+    signal.alarm(20)
+    try:
+        with pytest.raises(UserError, match=f"cannot decode image {pipe}: not a regular file but a FIFO"):
+            PairDataset(*side_by_side(os.path.join(data, "train"), "left"), resolution=32).scan()
+        with pytest.warns(UserWarning, match="skipped 1 unreadable image files; 3 items remain"):
+            PairDataset(*side_by_side(os.path.join(data, "train"), "left"), resolution=32).scan(skip_bad_files=True)
+    finally:
+        signal.alarm(0)
