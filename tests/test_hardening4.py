@@ -240,3 +240,18 @@ def test_a_fifo_among_the_data_is_named_by_the_scan_or_skipped_never_waited_on(t
             PairDataset(*side_by_side(os.path.join(data, "train"), "left"), resolution=32).scan(skip_bad_files=True)
     finally:
         signal.alarm(0)
+
+
+@pytest.mark.parametrize("stop", ["user error", "SIGTERM"])
+def test_test_mode_stopped_midway_leaves_no_half_filled_results_folder(trained_run, capsys, monkeypatch, stop):
+    import tester
+    from utils.errors import Terminated, UserError
+
+    def stopped(*args, **kwargs):  # after the result grids, before the codes and the measures' reports
+        raise UserError("stopped") if stop == "user error" else Terminated()
+
+    monkeypatch.setattr(tester, "save_features", stopped)
+    before = sorted(os.listdir(trained_run))
+    assert main.main(["--test", trained_run]) == (2 if stop == "user error" else 143)
+    assert sorted(os.listdir(trained_run)) == before
+    assert os.listdir(os.path.join(trained_run, "results")) == []
