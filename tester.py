@@ -15,8 +15,10 @@ from metrics.grids import fixed_source_grid, translation_grid
 from metrics.measures import MEASURES
 from models.loading import load_trained
 from utils.errors import UserError
+from utils.files import atomic_path, remove_stale
 from utils.images import save_grid
-from utils.rundir import fresh_subdir
+from utils.rundir import fresh_name
+
 
 class Tester:
     """Tests the checkpoint `test.test_iters` of the run `test.test_path` on the config's test split."""
@@ -37,9 +39,24 @@ class Tester:
             raise UserError(f"the test split of {cfg.path_to_data} has one pair, and BatchNorm batch statistics "
                             "(model.eval_batchnorm \"batch\") cannot normalise a single item; test it with "
                             "--set model.eval_batchnorm=running")
-        results = fresh_subdir(cfg.test.test_path, "results")
-        print(f"testing {path} on {len(test_set)} test pairs; results in {results}", flush=True)
+        final = fresh_name(cfg.test.test_path, "results")
+        print(f"testing {path} on {len(test_set)} test pairs; results in {final}", flush=True)
         started = time.monotonic()
+        remove_stale(cfg.test.test_path, os.path.basename(final))  # what a killed test left
+        # Written into a temporary sibling renamed at the end: an error or a signal midway leaves no
+        # half-filled results folder.
+        with atomic_path(final, fsync=False) as results:
+            os.makedirs(results)
+            reports = self._write_results(trained, test_set, results)
+        with SummaryWriter(os.path.join(cfg.test.test_path, "logs", "test", os.path.basename(final))) as writer:
+            log_scalars(writer, MEASURES, reports, iteration)
+        print(tables(MEASURES, reports), flush=True)
+        print(f"test finished in {time.monotonic() - started:.1f} s", flush=True)
+        return final
+
+    def _write_results(self, trained, test_set, results):
+        """The result grids, features.npz and each measure's report into `results`; returns the reports."""
+        cfg, iteration = self.cfg, trained.iteration
         names, codes, fixed = [], [], []
 
         def draw_grids(i, batch):
@@ -61,8 +78,4 @@ class Tester:
         for name, report in reports.items():
             with open(os.path.join(results, f"{name}.json"), "w") as f:
                 json.dump({**report, "iteration": iteration, "eval_batchnorm": cfg.model.eval_batchnorm}, f, indent=2)
-        with SummaryWriter(os.path.join(cfg.test.test_path, "logs", "test", os.path.basename(results))) as writer:
-            log_scalars(writer, MEASURES, reports, iteration)
-        print(tables(MEASURES, reports), flush=True)
-        print(f"test finished in {time.monotonic() - started:.1f} s", flush=True)
-        return results
+        return reports

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
 from utils.errors import UserError
-from utils.images import DECODE_ERRORS, decode_rgb
+from utils.images import DECODE_ERRORS, decode_rgb, open_image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -106,7 +106,7 @@ def check_image(path):
     nothing, but the one failure decoding meets is truncation (other damage decodes to wrong pixels), so a
     JPEG that does not end with its end-of-image marker is decoded in full (which also passes one with
     padding after the marker); other formats are decoded in full."""
-    with Image.open(path) as img:
+    with open_image(path) as img:
         if img.format == "PNG" or (img.format == "JPEG" and _ends_with_jpeg_eoi(path)):
             img.verify()
         else:

@@ -102,19 +102,19 @@ def test_bad_values_name_the_key(path, value, message):
 
 
 @pytest.mark.parametrize("override,message", [
-    ("training.lr=-1e-4", "'training.lr' is -0.0001; it must be in [0, inf)"),
+    ("training.lr=-1e-4", "'training.lr' is -0.0001; it must be in [0, 3.4e38]"),
     ("training.beta1=1", "'training.beta1' is 1.0; it must be in [0, 1)"),
     ("training.beta2=-0.1", "'training.beta2' is -0.1; it must be in [0, 1)"),
-    ("training.weight_decay=-1", "'training.weight_decay' is -1.0; it must be in [0, inf)"),
+    ("training.weight_decay=-1", "'training.weight_decay' is -1.0; it must be in [0, 3.4e38]"),
     ("model.dropout=1", "'model.dropout' is 1.0; it must be in [0, 1)"),
     ("training.num_workers=-1", "'training.num_workers' is -1; it must be in [0, 256]"),
     ("seed=18446744073709551616", "'seed' is 18446744073709551616; it must be in [0, 2^64)"),
     ("seed=-1", "'seed' is -1; it must be in [0, 2^64)"),
-    ("training.eval_freq=-1", "'training.eval_freq' is -1; it must be in [0, inf)"),
-    ("training.keep_last=-2", "'training.keep_last' is -2; it must be in [0, inf)"),
-    ("training.eval_pairs=-5", "'training.eval_pairs' is -5; it must be in [0, inf)"),
-    ("test.num_results=-1", "'test.num_results' is -1; it must be in [0, inf)"),
-    ("training.max_iters=0", "'training.max_iters' is 0; it must be in [1, inf)"),
+    ("training.eval_freq=-1", "'training.eval_freq' is -1; it must be in [0, 2^63)"),
+    ("training.keep_last=-2", "'training.keep_last' is -2; it must be in [0, 2^63)"),
+    ("training.eval_pairs=-5", "'training.eval_pairs' is -5; it must be in [0, 2^63)"),
+    ("test.num_results=-1", "'test.num_results' is -1; it must be in [0, 2^63)"),
+    ("training.max_iters=0", "'training.max_iters' is 0; it must be in [1, 2^63)"),
 ])
 def test_out_of_range_values_name_the_key_and_the_range(override, message):
     with pytest.raises(UserError, match=re.escape(message)):

@@ -94,7 +94,8 @@ def test_resume_applies_a_new_lr_and_schedule_to_the_restored_optimizers(write_c
 
 def test_non_finite_weights_are_never_checkpointed(write_config, tmp_path, capsys):
     config = write_config(model=NARROW)
-    assert main.main([config, "--set", "training.scheduler_gamma=1e300", "--set", "training.milestones=[1]",
+    # The issue's gamma of 1e300 is now refused by the schema; two milestones of 1e38 overflow float32 alike.
+    assert main.main([config, "--set", "training.scheduler_gamma=1e38", "--set", "training.milestones=[1,1]",
                       "--set", "training.max_iters=2"]) == 3
     err = _last_error(capsys)
     assert err.startswith("error: non-finite network weights after iteration 2 (") and err.endswith(
@@ -197,3 +198,60 @@ def test_a_gallery_that_is_not_encode_s_codes_says_so_without_numpy_s_advice(tmp
         codes_file(str(path), 0, 8)
     assert str(caught.value) == (f"--search {path}: not a gallery written by encode.py or test mode (a codes "
                                  ".npz of plain arrays)")
+
+
+@pytest.mark.parametrize("key, value", [("training.max_iters", 10 ** 400), ("model.leaky_slope", 1e300),
+                                        ("model.logvar_clamp", 1e300), ("training.milestones", [2 ** 63]),
+                                        ("training.lr", 1e39)])
+def test_numbers_beyond_what_the_code_counts_or_float32_holds_are_refused(write_config, tmp_path, capsys,
+                                                                          key, value):
+    import json
+    assert main.main([write_config(), "--set", f"{key}={json.dumps(value)}"]) == 2
+    err = _last_error(capsys)
+    assert err.startswith(f"error: config: '{key}' ") and "must be in" in err, err
+    assert run_dirs(tmp_path / "runs") == []
+
+
+def test_every_number_key_of_the_schema_is_bounded():
+    from utils.config import _all_keys, _bound
+    for path, spec in _all_keys():
+        if spec.type in ("int", "int_list", "int_or_latest", "float") and not spec.choices:
+            assert spec.range, path
+            lo, hi = map(_bound, spec.range[1:-1].split(","))
+            limit = 2 ** 64 if spec.type != "float" else 3.5e38
+            assert -limit <= lo and hi <= limit, path
+
+
+def test_a_fifo_among_the_data_is_named_by_the_scan_or_skipped_never_waited_on(tmp_path):
+    import signal
+
+    from dataloader.base import PairDataset, side_by_side
+    from tests.fakedata import make_mnist_cdcb
+    from utils.errors import UserError
+    data = make_mnist_cdcb(tmp_path / "data", n_train=3, n_test=1, size=32)
+    pipe = os.path.join(data, "train", "pipe.png")
+    os.mkfifo(pipe)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the scan waits on the FIFO"))
+    signal.alarm(20)
+    try:
+        with pytest.raises(UserError, match=f"cannot decode image {pipe}: not a regular file but a FIFO"):
+            PairDataset(*side_by_side(os.path.join(data, "train"), "left"), resolution=32).scan()
+        with pytest.warns(UserWarning, match="skipped 1 unreadable image files; 3 items remain"):
+            PairDataset(*side_by_side(os.path.join(data, "train"), "left"), resolution=32).scan(skip_bad_files=True)
+    finally:
+        signal.alarm(0)
+
+
+@pytest.mark.parametrize("stop", ["user error", "SIGTERM"])
+def test_test_mode_stopped_midway_leaves_no_half_filled_results_folder(trained_run, capsys, monkeypatch, stop):
+    import tester
+    from utils.errors import Terminated, UserError
+
+    def stopped(*args, **kwargs):  # after the result grids, before the codes and the measures' reports
+        raise UserError("stopped") if stop == "user error" else Terminated()
+
+    monkeypatch.setattr(tester, "save_features", stopped)
+    before = sorted(os.listdir(trained_run))
+    assert main.main(["--test", trained_run]) == (2 if stop == "user error" else 143)
+    assert sorted(os.listdir(trained_run)) == before
+    assert os.listdir(os.path.join(trained_run, "results")) == []

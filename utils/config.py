@@ -27,7 +27,10 @@ class Key:
     type: str  # "int", "float", "bool", "str", "int_list", "int_or_latest"
     doc: str
     choices: tuple = ()
-    range: str = ""  # the valid interval of a number (of each of an int_list), e.g. "[0, 1)"; "inf" and "2^N" may be bounds
+    # The valid interval of a number (of each of an int_list), e.g. "[0, 1)"; "2^N" may be a bound. Every
+    # number is bounded: an integer by what the code counts in (2^63, torch's int64), a float by what
+    # float32, the networks' type, holds (3.4e38); a larger one overflows inside the run, not here.
+    range: str = ""
 
 
 SCHEMA = dict(
@@ -53,9 +56,10 @@ SCHEMA = dict(
                              "Channels of the four transposed convolutions of D_x, D_y (the first is also the reference port's).",
                              range="[1, 2^14]"),
         dropout=Key(0.5, "float", "Dropout after the first two decoder blocks.", range="[0, 1)"),
-        leaky_slope=Key(0.02, "float", "LeakyReLU slope (the reference port's 0.02; the official TF code uses 0.2)."),
-        logvar_clamp=Key(9.21, "float", "Log-variances are clamped to [-c, c], as in the official code (variance <= 1e4).", range="(0, inf)"),
-        kl_anneal_iters=Key(25000, "int", "KL annealing a(t) = 1 - exp(-t / this); 0 turns annealing off (a = 1).", range="[0, inf)"),
+        leaky_slope=Key(0.02, "float", "LeakyReLU slope (the reference port's 0.02; the official TF code uses 0.2).",
+                        range="[-3.4e38, 3.4e38]"),
+        logvar_clamp=Key(9.21, "float", "Log-variances are clamped to [-c, c], as in the official code (variance <= 1e4).", range="(0, 3.4e38]"),
+        kl_anneal_iters=Key(25000, "int", "KL annealing a(t) = 1 - exp(-t / this); 0 turns annealing off (a = 1).", range="[0, 2^63)"),
         kl_scaling=Key("none", "str",
                        "`none` uses the plain KL of the paper, so a config means the same objective on any "
                        "number of training pairs. `batch_over_dataset` multiplies every KL term by the global "
@@ -99,19 +103,20 @@ SCHEMA = dict(
                   "(uint8 file in `<output_root>/.cache`).", ("none", "memory", "disk")),
     ),
     training=dict(
-        max_iters=Key(50000, "int", "Training iterations.", range="[1, inf)"),
+        max_iters=Key(50000, "int", "Training iterations.", range="[1, 2^63)"),
         resume_iters=Key(0, "int_or_latest", "Resume from this checkpoint iteration of `restored_model_path`; "
-                         "`\"latest\"` takes its newest good checkpoint; 0 starts fresh.", range="[0, inf)"),
+                         "`\"latest\"` takes its newest good checkpoint; 0 starts fresh.", range="[0, 2^63)"),
         restored_model_path=Key("", "str", "Run directory to resume from (its `models/` folder is read)."),
         batch_size=Key(16, "int", "Pairs per step, per process under torchrun (BatchNorm needs two).",
                        range="[2, 2^16]"),
-        lr=Key(0.00002, "float", "Adam learning rate of all three optimizers.", range="[0, inf)"),
-        weight_decay=Key(0.0, "float", "Adam weight decay.", range="[0, inf)"),
+        lr=Key(0.00002, "float", "Adam learning rate of all three optimizers.", range="[0, 3.4e38]"),
+        weight_decay=Key(0.0, "float", "Adam weight decay.", range="[0, 3.4e38]"),
         beta1=Key(0.9, "float", "Adam beta1.", range="[0, 1)"),
         beta2=Key(0.999, "float", "Adam beta2.", range="[0, 1)"),
-        milestones=Key([10000, 30000], "int_list", "Iterations at which the learning rate is multiplied by scheduler_gamma."),
-        scheduler_gamma=Key(0.5, "float", "Learning-rate decay factor at each milestone.", range="(0, inf)"),
-        rec_weight=Key(100.02, "float", "Weight of the reconstruction terms.", range="[0, inf)"),
+        milestones=Key([10000, 30000], "int_list", "Iterations at which the learning rate is multiplied by scheduler_gamma.",
+                       range="[0, 2^63)"),
+        scheduler_gamma=Key(0.5, "float", "Learning-rate decay factor at each milestone.", range="(0, 3.4e38]"),
+        rec_weight=Key(100.02, "float", "Weight of the reconstruction terms.", range="[0, 3.4e38]"),
         rec_loss=Key("l1", "str", "Distance of the reconstruction and cross terms, per pixel: `l1` (the reference "
                      "port's) or `l2` (squared error). Where the source's detail is uncertain L1 draws the "
                      "median, blank on thin lines, and L2 the mean, a blur that shows it (docs/measurements.md, "
@@ -122,24 +127,24 @@ SCHEMA = dict(
                          "16/4,500 (the demo's batch over its 4,500 training pairs). The reference port's weights "
                          "(its sample config sets them) weigh the KL terms training pairs / batch times more under "
                          "`none` than in the reference port (281 times on 4,500 pairs); "
-                         "`\"kl_scaling\": \"batch_over_dataset\"` in `model` restores its objective.", range="[0, inf)"),
+                         "`\"kl_scaling\": \"batch_over_dataset\"` in `model` restores its objective.", range="[0, 3.4e38]"),
         S_kld_weight=Key(0.02 * DEMO_KL_SCALE, "float", "Weight of KL(q(z^s|x,y)||N(0,I)) (annealed).",
-                         range="[0, inf)"),
+                         range="[0, 3.4e38]"),
         inter_kld_weight=Key(10 * DEMO_KL_SCALE, "float",
-                             "Weight of KL(q(z^s|x,y)||r^x(z^s|x)) + KL(q(z^s|x,y)||r^y(z^s|y)).", range="[0, inf)"),
+                             "Weight of KL(q(z^s|x,y)||r^x(z^s|x)) + KL(q(z^s|x,y)||r^y(z^s|y)).", range="[0, 3.4e38]"),
         cross_rec_weight=Key(0.0, "float", "Weight of d(D_x(z^x, z^s ~ r^y(y)), x) + d(D_y(z^y, z^s ~ r^x(x)), y) (d: rec_loss): "
                              "reconstruction through the other domain's single-domain shared code, the path "
-                             "translation takes at test time; 0 leaves it out (and its cost).", range="[0, inf)"),
+                             "translation takes at test time; 0 leaves it out (and its cost).", range="[0, 3.4e38]"),
         marginal_kld_weight=Key(0.0, "float", "Weight of KL(N(m, S)||N(0,I)) for z^x and for z^y, where m and S are "
                                 "the mean and covariance of the batch's aggregate exclusive posterior: it spreads "
                                 "the exclusive codes like the prior, so random styles drawn from N(0,I) fall "
-                                "among the styles the decoders learnt; 0 leaves it out.", range="[0, inf)"),
-        print_freq=Key(100, "int", "Iterations between TensorBoard scalars and progress-line updates.", range="[1, inf)"),
-        sample_freq=Key(2000, "int", "Iterations between sample grids (`samples/<iter>/`).", range="[1, inf)"),
-        model_save_freq=Key(5000, "int", "Iterations between checkpoints (one is always written at the end).", range="[1, inf)"),
-        eval_freq=Key(0, "int", "Iterations between evaluations of every measure on the test split, logged to TensorBoard; 0 is off.", range="[0, inf)"),
-        eval_pairs=Key(0, "int", "Test pairs used by the in-training evaluation; 0 uses them all.", range="[0, inf)"),
-        keep_last=Key(0, "int", "Keep only this many newest checkpoints; 0 keeps all.", range="[0, inf)"),
+                                "among the styles the decoders learnt; 0 leaves it out.", range="[0, 3.4e38]"),
+        print_freq=Key(100, "int", "Iterations between TensorBoard scalars and progress-line updates.", range="[1, 2^63)"),
+        sample_freq=Key(2000, "int", "Iterations between sample grids (`samples/<iter>/`).", range="[1, 2^63)"),
+        model_save_freq=Key(5000, "int", "Iterations between checkpoints (one is always written at the end).", range="[1, 2^63)"),
+        eval_freq=Key(0, "int", "Iterations between evaluations of every measure on the test split, logged to TensorBoard; 0 is off.", range="[0, 2^63)"),
+        eval_pairs=Key(0, "int", "Test pairs used by the in-training evaluation; 0 uses them all.", range="[0, 2^63)"),
+        keep_last=Key(0, "int", "Keep only this many newest checkpoints; 0 keeps all.", range="[0, 2^63)"),
         num_workers=Key(2, "int", "DataLoader worker processes.", range="[0, 256]"),
         precision=Key("fp32", "str", "`fp32`, `bf16` or `fp16` (autocast; fp16 adds a gradient scaler).",
                       ("fp32", "bf16", "fp16")),
@@ -148,11 +153,11 @@ SCHEMA = dict(
         sync_bn=Key(False, "bool", "Under torchrun, synchronise BatchNorm statistics across processes."),
     ),
     test=dict(
-        test_iters=Key(50000, "int_or_latest", "Checkpoint iteration to test; `\"latest\"` takes the newest.", range="[0, inf)"),
+        test_iters=Key(50000, "int_or_latest", "Checkpoint iteration to test; `\"latest\"` takes the newest.", range="[0, 2^63)"),
         batch_size=Key(16, "int", "Pairs per test batch.", range="[1, 2^16]"),
         test_path=Key("", "str", "Run directory whose `models/<test_iters>-checkpoint.pt` is tested; "
                       "results go to its `results/`."),
-        num_results=Key(0, "int", "Test batches drawn as result grids; 0 draws them all.", range="[0, inf)"),
+        num_results=Key(0, "int", "Test batches drawn as result grids; 0 draws them all.", range="[0, 2^63)"),
     ),
 )
 
@@ -300,8 +305,6 @@ def _short(text, limit=60):
 
 def _bound(text):
     text = text.strip()
-    if text == "inf":
-        return float("inf")
     if text.startswith("2^"):
         return 2 ** int(text[2:])
     return int(text) if text.lstrip("-").isdigit() else float(text)

@@ -1,6 +1,7 @@
 """Image files: decoded to RGB whatever their mode, grids (each row one kind of image, each column one item
 of the batch) and images saved whole or not at all."""
 import os
+import stat
 
 import numpy as np
 import torch
@@ -41,10 +42,25 @@ def to_rgb(img):
     return img.convert("RGB")
 
 
+_NOT_REGULAR = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISDIR, "folder"), (stat.S_ISCHR, "character device"),
+                (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
+
+
+def open_image(path):
+    """Image.open of the file at `path`, which must be a regular one: opening a FIFO (`mkfifo
+    DATA/train/pipe.png`) would wait forever for a writer, a device would be read without end. Raises
+    OSError (one of DECODE_ERRORS) for anything else."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = next((kind for test, kind in _NOT_REGULAR if test(mode)), "special file")
+        raise OSError(f"not a regular file but a {kind}")
+    return Image.open(path)
+
+
 def decode_rgb(path):
     """The image file at `path` as an RGB PIL image, turned upright by its EXIF orientation (phone photos):
     the one decoding of training data, test data and users' images. Raises one of DECODE_ERRORS."""
-    with Image.open(path) as img:
+    with open_image(path) as img:
         ImageOps.exif_transpose(img, in_place=True)  # no copy: the decoded image is this call's own
         return to_rgb(img)
 

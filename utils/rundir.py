@@ -80,16 +80,11 @@ def check_writable(folder, what):
 
 @contextlib.contextmanager
 def results_or_nothing(run_dir):
-    """While test mode fills fresh_name(run_dir, "results") (as it does), a failed write (a full disk)
-    removes what it wrote there and raises one UserError: no half-filled results folder stays."""
-    path = fresh_name(run_dir, "results")
-    existed = os.path.isdir(path)
+    """While test mode writes its results folder (staged and renamed when complete, so none stays
+    half-filled), a failed write (a full disk) is one UserError."""
     try:
         yield
     except OSError as e:
-        shutil.rmtree(path, ignore_errors=True)
-        if existed:  # it was there, empty, before
-            os.makedirs(path, exist_ok=True)
         raise UserError(f"cannot write the test results in {run_dir}: {e.strerror or e}") from None
 
 
@@ -119,10 +114,3 @@ def fresh_name(run_dir, name):
     """run_dir/name if it is missing or empty, else run_dir/name_2, _3, ...: earlier results stay."""
     path = os.path.join(run_dir, name)
     return _unique(path) if os.path.isdir(path) and os.listdir(path) else path
-
-
-def fresh_subdir(run_dir, name):
-    """fresh_name(run_dir, name), created."""
-    path = fresh_name(run_dir, name)
-    os.makedirs(path, exist_ok=True)
-    return path
