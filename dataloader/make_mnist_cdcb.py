@@ -1,7 +1,8 @@
 """Make MNIST-CDCB (Gonzalez-Garcia et al., NeurIPS 2018) from MNIST digits, in the download's format:
 `<root>/train/` and `<root>/test/` of 512x256 PNGs 00001.png, ...; left half = the white digit on a
 uniformly coloured background (X), right half = the same digit in another colour on black (Y); both
-colours uniform random RGB, drawn independently.
+colours uniform random RGB, drawn independently. The pixels follow the real data's: the digit upsampled
+as TensorFlow 1 resizes, the grey digit pasted through masks (see digit_layers).
 
     python -m dataloader.make_mnist_cdcb --source committed --root ./demo_data/MNIST-CDCB
         the 5,000 digits committed in dataloader/mnist_5k.npz: 4,500 train / 500 test pairs, offline
@@ -32,17 +33,58 @@ CHUNK = 100  # pairs per worker task
 PNG_LEVEL = 1
 
 
+def _upsampling(source=28, side=SIDE, a=-0.75):
+    """side x source matrix of TensorFlow 1's `resize_bicubic` (align_corners=False), which the real
+    data's pixels follow: Keys' cubic with a = -0.75 (it rings: a dark fringe beside a bright stroke) and
+    source coordinate = target x scale, without the half-pixel offset (the digit sits half a source pixel
+    up and left of where a centre-aligned resize puts it). Taps beyond the edge repeat the edge pixel."""
+    def weight(t):
+        t = abs(t)
+        return (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1 if t <= 1 else (a * t ** 3 - 5 * a * t ** 2 + 8 * a * t - 4 * a
+                                                                       if t < 2 else 0.0)
+    matrix = np.zeros((side, source))
+    for row in range(side):
+        position = row * source / side
+        first = math.floor(position) - 1
+        for tap in range(first, first + 4):
+            matrix[row, min(max(tap, 0), source - 1)] += weight(position - tap)
+    return matrix
+
+
+UPSAMPLING = _upsampling()
+# The real pairs' X half pastes the grey digit D over the background through a mask of the pixels
+# brighter than half; their Y half colours D through a mask of every lit pixel and leaves D grey outside it.
+X_MASK_LEVEL, Y_MASK_LEVEL = 127, 0
+
+
+def digit_layers(digit):
+    """4 x 256 x 256 float layers of a 28 x 28 uint8 digit, each linear in the pixels so that they can be
+    resized before compositing: the X mask m, D m, the grey digit D (in [0, 1]) and D n (n: the Y mask)."""
+    def up(image):
+        return np.clip(UPSAMPLING @ image @ UPSAMPLING.T, 0, 1)
+    grey, x_mask, y_mask = up(digit / 255), up(digit > X_MASK_LEVEL), up(digit > Y_MASK_LEVEL)
+    return np.stack([x_mask, grey * x_mask, grey, grey * y_mask])
+
+
+def compose(layers, colour, domain):
+    """A pair's half from digit_layers (4 x H x W, numpy or torch, values in [0, 1]) and an RGB colour in
+    [0, 1] shaped to broadcast against H x W (3 x 1 x 1): domain 0 = X, the white digit over the
+    background colour; 1 = Y, the digit in the colour over black."""
+    x_mask, grey_x, grey, grey_y = layers[0], layers[1], layers[2], layers[3]
+    if domain == 0:
+        return colour * (1 - x_mask) + grey_x
+    return grey + (colour - 1) * grey_y
+
+
 def render_pair(digit, background, foreground):
-    """One 256 x 512 x 3 uint8 pair from a 28 x 28 digit and two RGB colours. The digit's intensity is the
-    blend weight of white over the background (X) and of the colour over black (Y)."""
-    alpha = np.asarray(Image.fromarray(digit).resize((SIDE, SIDE), Image.BICUBIC))
-    level = np.arange(256)[:, None]  # look-up tables: one RGB value per intensity, rounded
-    background, foreground = np.asarray(background, int), np.asarray(foreground, int)
-    x_table = (background * (255 - level) + 255 * level + 127) // 255
-    y_table = (foreground * level + 127) // 255
+    """One 256 x 512 x 3 uint8 pair from a 28 x 28 digit and two RGB colours (0-255), drawn as the real
+    data are (see UPSAMPLING and digit_layers)."""
+    layers = digit_layers(digit).astype(np.float32).transpose(1, 2, 0)[:, :, :, None]  # H x W x 4 x 1
     pair = np.empty((SIDE, 2 * SIDE, 3), np.uint8)
-    for table, half in ((x_table, pair[:, :SIDE]), (y_table, pair[:, SIDE:])):
-        np.take(table.astype(np.uint8), alpha, axis=0, out=half)
+    for domain, colour in enumerate((background, foreground)):
+        half = compose(layers.transpose(2, 0, 1, 3), np.asarray(colour, np.float32) / 255, domain)
+        np.rint(np.clip(half * 255, 0, 255), out=half)
+        pair[:, domain * SIDE:(domain + 1) * SIDE] = half
     return pair
 
 

@@ -3,7 +3,8 @@ both; the real pair (x_i, y_i) scored the same way is the ceiling.
 
 The classifier is trained once per resolution on the committed MNIST digits of the demo's training split
 (dataloader/mnist_5k.npz, never its test digits), each rendered in both domains with fresh random colours
-every epoch: X a white digit over a uniform background, Y a coloured digit on black. One network serves
+every epoch as the data generator draws them: X a white digit over a uniform background, Y a coloured
+digit on black. One network serves
 both domains, so a translation and its source are labelled by the same function and a disagreement is
 the translation's, not that of two classifiers. Images are in [0, 1], N x 3 x H x W.
 """
@@ -16,8 +17,8 @@ from PIL import Image
 from torch import nn
 
 from dataloader.base import DIGIT_ON_COLOUR
-from dataloader.make_mnist_cdcb import SIDE as RENDERED_SIDE
-from dataloader.make_mnist_cdcb import committed_split
+from dataloader.make_mnist_cdcb import committed_split, compose
+from dataloader.make_mnist_cdcb import digit_layers as mnist_cdcb_layers
 from metrics.evaluation import DIRECTIONS, NUM_RANDOM_STYLES, Measure
 from utils.checkpoint import torch_save
 from utils.errors import UserError
@@ -28,6 +29,8 @@ EPOCHS = 5  # where held-out accuracy levels off (docs/measurements.md)
 BATCH = 64  # digits per step, each in both domains
 LEARNING_RATE = 2e-3
 SEED = 0
+# Names the rendering the classifier learnt in its cache file, so that one trained on another is not reused.
+RENDERING = "tf1-masks"
 
 
 class DigitClassifier(nn.Module):
@@ -52,20 +55,20 @@ class DigitClassifier(nn.Module):
         return self.head(self.features(images).flatten(1))
 
 
-def digit_intensities(digits, resolution):
-    """N x 1 x R x R float in [0, 1]: uint8 28 x 28 digits resized as the data are (bicubic to the rendered
-    side, then bicubic to the resolution)."""
-    def resize(digit):
-        big = Image.fromarray(digit).resize((RENDERED_SIDE, RENDERED_SIDE), Image.BICUBIC)
-        return np.asarray(big.resize((resolution, resolution), Image.BICUBIC))
-    return torch.from_numpy(np.stack([resize(d) for d in digits])).float().div_(255)[:, None]
+def digit_layers(digits, resolution):
+    """N x 4 x R x R float: the layers of uint8 28 x 28 digits (make_mnist_cdcb.digit_layers, at the
+    rendered side) resized as the data are (bicubic to the resolution). Compositing is linear in them, so
+    resizing the layers and then compositing is resizing the rendered image."""
+    def resize(layer):
+        return np.asarray(Image.fromarray(layer.astype(np.float32), "F").resize((resolution, resolution),
+                                                                               Image.BICUBIC))
+    return torch.from_numpy(np.stack([[resize(layer) for layer in mnist_cdcb_layers(d)] for d in digits]))
 
 
-def render(a, colours, domain):
-    """N x 3 x R x R: intensities a (N x 1 x R x R) drawn in domain 0 (white over the background colour)
+def render(layers, colours, domain):
+    """N x 3 x R x R: digit_layers (N x 4 x R x R) drawn in domain 0 (white over the background colour)
     or 1 (the digit colour over black), colours N x 3."""
-    colours = colours[..., None, None]
-    return colours * (1 - a) + a if domain == 0 else colours * a
+    return compose(layers.transpose(0, 1)[:, :, None], colours[..., None, None], domain)
 
 
 def split_digits(split, per_class=None):
@@ -82,7 +85,7 @@ def train_classifier(resolution, per_class=None, epochs=EPOCHS, seed=SEED):
     """A DigitClassifier trained on the committed training digits (per_class of each class; all when None)
     rendered at `resolution` in both domains, deterministic for a seed. Returned in eval mode."""
     digits, labels = split_digits("train", per_class)
-    a = digit_intensities(digits, resolution)
+    a = digit_layers(digits, resolution)
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # the caller's global random state is left as it was
         torch.manual_seed(seed)
@@ -118,11 +121,11 @@ def _train(model, optimizer, decay, a, labels, epochs, generator):
 
 
 def cache_path(resolution, cache_dir):
-    return os.path.join(cache_dir, f"digit_classifier_{resolution}px.pt")
+    return os.path.join(cache_dir, f"digit_classifier_{RENDERING}_{resolution}px.pt")
 
 
 def digit_classifier(resolution, cache_dir):
-    """The classifier for `resolution`, loaded from `<cache_dir>/digit_classifier_<res>px.pt`, or trained
+    """The classifier for `resolution`, loaded from `<cache_dir>/digit_classifier_<rendering>_<res>px.pt`, or trained
     (train_classifier) and saved there when absent; on the CPU, in eval mode."""
     path = cache_path(resolution, cache_dir)
     model = DigitClassifier()
@@ -160,7 +163,7 @@ def held_out_accuracy(classifier, resolution, per_class=None, seed=SEED):
     """{"x": accuracy, "y": accuracy} on the committed test-split digits (never trained on) rendered in
     each domain with seeded random colours."""
     digits, labels = split_digits("test", per_class)
-    a = digit_intensities(digits, resolution)
+    a = digit_layers(digits, resolution)
     colours = torch.rand(2, len(a), 3, generator=torch.Generator().manual_seed(seed))
     return {name: (predict(classifier, render(a, colours[d], d)) == labels).float().mean().item()
             for d, name in enumerate(("x", "y"))}

@@ -31,7 +31,7 @@ def test_rendering_follows_the_data():
     digit = images[order["train"][0]]
     background, foreground = (30, 200, 90), (250, 120, 10)
     pair = Image.fromarray(render_pair(digit, background, foreground))
-    a = content.digit_intensities(digit[None], RES)
+    a = content.digit_layers(digit[None], RES)
     for domain, (box, colour) in enumerate((((0, 0, 256, 256), background), ((256, 0, 512, 256), foreground))):
         loaded = TF.pil_to_tensor(pair.crop(box).resize((RES, RES), Image.BICUBIC)).float() / 255
         ours = content.render(a, torch.tensor([colour]) / 255, domain)[0]
@@ -64,9 +64,9 @@ def test_small_classifier_labels_both_domains_and_tells_digits_apart(small_class
     test = order["test"]
     ones, zeros = test[labels[test] == 1][:20], test[labels[test] == 0][:20]
     g = torch.Generator().manual_seed(1)
-    x_ones = content.render(content.digit_intensities(images[ones], RES), torch.rand(20, 3, generator=g), 0)
-    y_ones = content.render(content.digit_intensities(images[ones], RES), torch.rand(20, 3, generator=g), 1)
-    y_zeros = content.render(content.digit_intensities(images[zeros], RES), torch.rand(20, 3, generator=g), 1)
+    x_ones = content.render(content.digit_layers(images[ones], RES), torch.rand(20, 3, generator=g), 0)
+    y_ones = content.render(content.digit_layers(images[ones], RES), torch.rand(20, 3, generator=g), 1)
+    y_zeros = content.render(content.digit_layers(images[zeros], RES), torch.rand(20, 3, generator=g), 1)
     assert content.content_agreement(small_classifier, x_ones, x_ones) == 1.0
     assert content.content_agreement(small_classifier, x_ones, y_ones) > 0.8  # the real pair
     assert content.content_agreement(small_classifier, x_ones, y_zeros) < 0.15  # another digit
@@ -109,7 +109,7 @@ def test_cache_trains_once_then_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(content, "train_classifier", fast_train)
     cache = tmp_path / "cache"
     first = content.digit_classifier(RES, str(cache))
-    assert calls == [RES] and os.listdir(cache) == [f"digit_classifier_{RES}px.pt"]
+    assert calls == [RES] and os.listdir(cache) == [os.path.basename(content.cache_path(RES, str(cache)))]
     second = content.digit_classifier(RES, str(cache))
     assert calls == [RES] and not second.training
     images = torch.rand(4, 3, RES, RES)
@@ -119,7 +119,7 @@ def test_cache_trains_once_then_loads(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("write", [lambda p: torch.save({"not": torch.zeros(1)}, p), lambda p: p.write_bytes(b"junk")])
 def test_unreadable_cache_names_the_file(tmp_path, write):
-    path = tmp_path / f"digit_classifier_{RES}px.pt"
+    path = tmp_path / os.path.basename(content.cache_path(RES, str(tmp_path)))
     write(path)
     with pytest.raises(UserError, match=str(path)):
         content.digit_classifier(RES, str(tmp_path))

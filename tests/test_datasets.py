@@ -288,10 +288,11 @@ def test_generate_format_and_reproducibility(tmp_path, monkeypatch):
     assert pair.shape == (256, 512, 3)
     x, y = pair[:, :256].astype(int), pair[:, 256:].astype(int)
     background = x[0, 0]
-    assert (x[(y == 0).all(-1)] == background).all()  # a uniform background where Y is black
-    core = y.sum(-1) == y.sum(-1).max()
-    assert (x[core] == 255).all()  # the digit's core is white in X ...
-    assert (y[core] == y[core][0]).all() and (y[core][0] != background).any()  # ... and another colour in Y
+    assert (x[:10] == background).all() and (y[:10] == 0).all()  # away from the digit: a uniform background, black
+    core = (x == 255).all(-1)  # the digit's core is white in X ...
+    colours, counts = np.unique(y[core], axis=0, return_counts=True)
+    foreground = colours[counts.argmax()]  # ... and mostly one other colour in Y
+    assert core.sum() > 100 and counts.max() > 0.8 * core.sum() and (foreground != background).any()
 
 
 def test_committed_digits_file():
