@@ -2,7 +2,7 @@
 --eval-every iterations, then runs every measure of metrics/measures.py on the test split at each one.
 
 Prints, per checkpoint: training time (wall clock from the first step, evaluation not included) and
-the in-training evaluation's line, in evaluation mode as the config's model.eval_batchnorm says
+the in-training evaluation's line (also on each --also test set), in evaluation mode as the config's model.eval_batchnorm says
 (BatchNorm running averages unless it is `batch`; --batch-statistics adds the line with BatchNorm batch
 statistics); then when each goal was first reached. A goal is a set of conditions on TensorBoard tags,
 `TAG>=VALUE` or `TAG<=VALUE`, comma-separated; by default shared top-1 both ways at 0.90 and at 0.95. --json FILE keeps every report of every checkpoint.
@@ -10,6 +10,7 @@ statistics); then when each goal was first reached. A goal is a set of condition
     python -m bench.quality                          # configs/demo.json, its own settings
     python -m bench.quality --set training.lr=2e-5   # any override main.py accepts
     python -m bench.quality --goal "retrieval/shared_x2y_top1>=0.97,translation/x2y_l1<=0.07"
+    python -m bench.quality --also MNIST-CDCB=bench/real_mnist_cdcb   # and on real pairs, every checkpoint
 """
 import argparse
 import json
@@ -52,6 +53,14 @@ def met(values, conditions):
     return all(tag in values and (values[tag] >= v if op == ">=" else values[tag] <= v) for tag, op, v in conditions)
 
 
+def test_set(text):
+    """`DATASET=PATH` as (dataset, path)."""
+    dataset, sep, path = text.partition("=")
+    if not sep or not dataset or not path:
+        raise argparse.ArgumentTypeError(f"{text!r} is not DATASET=PATH")
+    return dataset, path
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=os.path.join("configs", "demo.json"))
@@ -65,6 +74,9 @@ def parse_args():
                              "(repeatable; default: shared top-1 both ways at 0.90, then 0.95)")
     parser.add_argument("--batch-statistics", action="store_true",
                         help="also evaluate every checkpoint with BatchNorm batch statistics")
+    parser.add_argument("--also", type=test_set, action="append", default=[], metavar="DATASET=PATH",
+                        help="also evaluate every checkpoint on the test split of DATASET at PATH, e.g. "
+                             "MNIST-CDCB=bench/real_mnist_cdcb (real pairs held out from any training)")
     args = parser.parse_args()
     args.goal = args.goal or [goal(text) for text in DEFAULT_GOALS]
     return args
@@ -78,11 +90,13 @@ def step_times(run_dir):
     return {e.step: e.wall_time - start for e in events}
 
 
-def measure(run_dir, cfg, device, batch_statistics=False):
+def measure(run_dir, cfg, device, batch_statistics=False, also=()):
     """Every measure of every checkpoint in evaluation mode (the config's model.eval_batchnorm), and with
-    BatchNorm batch statistics when asked; prints a line per checkpoint."""
-    test_set = build_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, train=False)
-    subject = Subject.of(test_set)
+    BatchNorm batch statistics when asked, on the config's test split and on each (dataset, path) of
+    `also`; prints a line per checkpoint and test set."""
+    sets = [("", build_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, train=False))]
+    sets += [(f"{dataset} {path}", build_dataset(dataset, path, "test", cfg.resolution, cfg.data, train=False))
+             for dataset, path in also]
     model = build_model(cfg.resolution, cfg.model, device)
     times = step_times(run_dir)
     modes = [cfg.model.eval_batchnorm]
@@ -91,16 +105,21 @@ def measure(run_dir, cfg, device, batch_statistics=False):
     rows = []
     for iteration in ckpt.available_iterations(os.path.join(run_dir, "models")):
         load_trained(run_dir, iteration, device, config=cfg, into=model)
-        reports = {mode: evaluate(model, test_set, MEASURES, subject, cfg.test.batch_size, device, mode, cfg.seed)[0]
-                   for mode in modes}
-        row = {"iteration": iteration, "seconds": times.get(iteration, float("nan")),
-               "reports": reports[modes[0]], "batch_statistics": reports[modes[1]] if len(modes) > 1 else None}
-        rows.append(row)
-        print(f"{row['seconds']:.0f} s of training: {summary_line(MEASURES, row['reports'], iteration, len(test_set))}",
-              flush=True)
-        if row["batch_statistics"] is not None:
-            print(f"  with batch statistics: {summary_line(MEASURES, row['batch_statistics'], iteration, len(test_set))}",
-                  flush=True)
+        for name, test_set in sets:
+            reports = {mode: evaluate(model, test_set, MEASURES, Subject.of(test_set), cfg.test.batch_size, device,
+                                      mode, cfg.seed)[0] for mode in modes}
+            row = {"iteration": iteration, "seconds": times.get(iteration, float("nan")), "test_set": name or "test",
+                   "reports": reports[modes[0]], "batch_statistics": reports[modes[1]] if len(modes) > 1 else None}
+            if not name:
+                rows.append(row)
+            else:
+                rows[-1].setdefault("also", []).append(row)
+            where = f" on {name}" if name else ""
+            print(f"{row['seconds']:.0f} s of training{where}: "
+                  f"{summary_line(MEASURES, row['reports'], iteration, len(test_set))}", flush=True)
+            if row["batch_statistics"] is not None:
+                print(f"  with batch statistics: "
+                      f"{summary_line(MEASURES, row['batch_statistics'], iteration, len(test_set))}", flush=True)
     return rows
 
 
@@ -135,7 +154,7 @@ def measure_training(args, output_root):
         run_dir = Solver(cfg, context).train()
     finally:
         teardown(context)
-    rows = measure(run_dir, cfg, context.device, args.batch_statistics)
+    rows = measure(run_dir, cfg, context.device, args.batch_statistics, args.also)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
