@@ -255,3 +255,27 @@ def test_test_mode_stopped_midway_leaves_no_half_filled_results_folder(trained_r
     assert main.main(["--test", trained_run]) == (2 if stop == "user error" else 143)
     assert sorted(os.listdir(trained_run)) == before
     assert os.listdir(os.path.join(trained_run, "results")) == []
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["training", "resume"])
+def test_a_full_disk_under_tensorboard_s_writer_thread_is_the_one_error_line(request, write_config, tmp_path, resume):
+    """TensorBoard writes its event file from a thread of its own, which printed 'Exception in thread ...'
+    with the OSError's traceback before the command's line."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    trained_run = request.getfixturevalue("trained_run") if resume else None
+    # Sample grids every iteration: the event file outgrows the limit (200 KB) within a few iterations,
+    # long before the first checkpoint (1.2 MB) is due.
+    settings = ["--set", "training.max_iters=40", "--set", "training.sample_freq=1",
+                "--set", "training.model_save_freq=40"]
+    args = ["--resume", trained_run, *settings] if resume else [write_config(name="full.json", model=NARROW),
+                                                                 *settings]
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], capture_output=True,
+                            text=True, timeout=300, cwd=ROOT, preexec_fn=lambda: _file_size_limit(200 * 1000))
+    assert result.returncode == 2, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if not line.startswith("[")]  # not a progress line
+    run = trained_run if resume else run_dirs(tmp_path / "runs")[-1]
+    last = "iteration 1 (resume with: python main.py --resume " + trained_run + ")" if resume else "none"
+    assert line == (f"error: cannot write TensorBoard log {os.path.join(run, 'logs')}: File too large; the last "
+                    f"good checkpoint in {os.path.join(run, 'models')} is {last}")
