@@ -7,6 +7,7 @@ import torch
 
 import main
 from tests.conftest import run_dirs
+from tests.fakedata import make_mnist_cdcb
 
 NARROW = {"encoder_channels": [8, 8, 8, 8], "decoder_channels": [16, 8, 8, 8], "shared_dim": 8, "shared_hidden": 16}
 
@@ -279,3 +280,86 @@ def test_a_full_disk_under_tensorboard_s_writer_thread_is_the_one_error_line(req
     last = "iteration 1 (resume with: python main.py --resume " + trained_run + ")" if resume else "none"
     assert line == (f"error: cannot write TensorBoard log {os.path.join(run, 'logs')}: File too large; the last "
                     f"good checkpoint in {os.path.join(run, 'models')} is {last}")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another shape", "another dtype", "not an array",
+                                    "pickled objects"])
+def test_a_damaged_or_foreign_disk_cache_file_is_rebuilt(tmp_path, capsys, damage):
+    import numpy as np
+
+    from dataloader import cache
+    from tests.test_cache import assert_same_items, build, items
+    root = make_mnist_cdcb(tmp_path / "data", n_train=6, n_test=2, size=32)
+    folder = tmp_path / "cache"
+    cache.cached(build("MNIST-CDCB", root, False), "disk", str(folder), verbose=False)
+    path = str(folder / sorted(os.listdir(folder))[0])
+    good = np.load(path)
+    if damage == "truncated":
+        os.truncate(path, os.path.getsize(path) // 2)
+    elif damage == "another shape":
+        np.save(path, good[:2])
+    elif damage == "another dtype":
+        np.save(path, good.astype(np.int16))
+    elif damage == "not an array":
+        with open(path, "wb") as f:
+            f.write(b"not a cache")
+    else:
+        np.save(path, np.array([None], dtype=object), allow_pickle=True)
+    capsys.readouterr()
+    dataset = cache.cached(build("MNIST-CDCB", root, False), "disk", str(folder))
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"note: {path} is not a disk cache of these images (a uint8 array of {good.shape}); rebuilding it")
+    assert_same_items(items(dataset), items(build("MNIST-CDCB", root, False)))
+    assert np.array_equal(np.load(path), good)
+
+
+def _cache_command(*lines):
+    """python -c code that builds the disk cache of MNIST-CDCB argv[1] in argv[2] as a command does."""
+    return "\n".join(["import os, signal, sys", *lines, "from dataloader.cache import cached",
+                      "from tests.test_cache import build", "from utils.errors import run_command",
+                      "sys.exit(run_command(lambda argv: cached(build('MNIST-CDCB', argv[0], False), 'disk', "
+                      "argv[1], verbose=False), sys.argv[1:]))"])
+
+
+def test_a_disk_cache_that_does_not_fit_is_one_line_and_leaves_no_file(tmp_path):
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    root = make_mnist_cdcb(tmp_path / "data", n_train=6, n_test=2, size=32)  # 2 files of 18 KB
+    folder = tmp_path / "cache"
+    result = subprocess.run([sys.executable, "-c", _cache_command(), root, str(folder)], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT, preexec_fn=lambda: _file_size_limit(8 * 1024))
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot write the disk cache {folder}{os.sep}") and line.endswith(
+        f".npy: File too large (the disk cache of these images needs 0.04 MiB in {folder}; free space there, "
+        "or set data.cache to \"memory\" or \"none\")"), line
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_disk_cache_build_is_the_one_line(tmp_path, name):
+    """The signal comes as the main process receives an image from a decoding worker: mid-handshake
+    where a worker hands over a tensor's shared memory (a worker's thread printed a ConnectionResetError
+    traceback for the dropped connection), else at the third image."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    root = make_mnist_cdcb(tmp_path / "data", n_train=16, n_test=2, size=32)
+    folder = tmp_path / "cache"
+    code = _cache_command(
+        "import multiprocessing.connection as connection, multiprocessing.reduction as reduction",
+        "main, received = os.getpid(), []",
+        f"def stop(): os.getpid() == main and os.kill(main, signal.{name})",
+        "handshake, loads = connection.answer_challenge, reduction.ForkingPickler.loads",
+        "def answer(*args): stop(); return handshake(*args)",
+        "def receive(*args, **kwargs):",
+        "    received.append(1)",
+        "    if len(received) == 3: stop()",
+        "    return loads(*args, **kwargs)",
+        "connection.answer_challenge, reduction.ForkingPickler.loads = answer, receive")
+    result = subprocess.run([sys.executable, "-c", code, root, str(folder)], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT)
+    interrupted = {"SIGINT": ("error: interrupted", 130), "SIGTERM": ("error: interrupted by SIGTERM", 143)}
+    assert (result.stderr, result.returncode) == (interrupted[name][0] + "\n", interrupted[name][1])
+    assert os.listdir(folder) == []
