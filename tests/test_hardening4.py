@@ -363,3 +363,29 @@ def test_a_signal_during_the_disk_cache_build_is_the_one_line(tmp_path, name):
     interrupted = {"SIGINT": ("error: interrupted", 130), "SIGTERM": ("error: interrupted by SIGTERM", 143)}
     assert (result.stderr, result.returncode) == (interrupted[name][0] + "\n", interrupted[name][1])
     assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("command", ["export", "translate", "encode"])
+def test_a_file_asking_for_a_network_beyond_memory_is_refused_before_it_is_built(tiny_data, tmp_path, capsys,
+                                                                                 monkeypatch, command):
+    """A small file whose model section asks for a network larger than the free memory (here 512-wide
+    layers, 0.37 GiB of weights, against 0.1 GiB): the network was built, that is allocated, first."""
+    import importlib
+
+    import utils.memory
+    from models.loading import WEIGHTS_FORMAT, build_model
+    from utils.config import build_config
+    section = build_config({"dataset": "", "path_to_data": "", "resolution": 32, "model": NARROW}).model
+    path = str(tmp_path / "1-weights.pt")
+    wide = {**section.to_dict(), "encoder_channels": [512] * 4, "decoder_channels": [512] * 4}
+    torch.save({"format": WEIGHTS_FORMAT, "iteration": 1, "resolution": 32, "model_config": wide,
+                "model": build_model(32, section).state_dict()}, path)
+    monkeypatch.setattr(utils.memory, "available_bytes", lambda device: 0.1 * 2 ** 30)
+    image = os.path.join(tiny_data, "train", sorted(os.listdir(os.path.join(tiny_data, "train")))[0])
+    argv = {"export": [path], "translate": [path, image, "--to", "y", "--out", str(tmp_path / "out")],
+            "encode": [path, image, "--domain", "x", "--out", str(tmp_path / "codes.npz")]}[command]
+    assert importlib.import_module(command).main(argv) == 2
+    assert _last_error(capsys) == (f"error: {path}: its model section describes a network of 100.0 M parameters, "
+                                   "0.37 GiB of weights alone, but cpu has 0.10 GiB available; load it on a "
+                                   "machine with more memory")
+    assert sorted(os.listdir(tmp_path)) == ["1-weights.pt"]
