@@ -389,3 +389,81 @@ def test_a_file_asking_for_a_network_beyond_memory_is_refused_before_it_is_built
                                    "0.37 GiB of weights alone, but cpu has 0.10 GiB available; load it on a "
                                    "machine with more memory")
     assert sorted(os.listdir(tmp_path)) == ["1-weights.pt"]
+
+
+@pytest.fixture(scope="module")
+def run_to_resume(tmp_path_factory, tiny_data):
+    """A run of one iteration with the narrow network, trained once for the tests that copy it."""
+    import json
+    root = tmp_path_factory.mktemp("resumable")
+    config = root / "config.json"
+    config.write_text(json.dumps({"id": "tiny", "model": NARROW, "dataset": "MNIST-CDCB", "path_to_data": tiny_data,
+                                  "train": 1, "resolution": 32, "output_root": str(root / "runs"), "device": "cpu",
+                                  "training": {"max_iters": 1, "batch_size": 4, "num_workers": 0}}))
+    assert main.main([str(config)]) == 0
+    (run,) = run_dirs(root / "runs")
+    return run
+
+
+def _counter(*milestones):
+    import collections
+    return collections.Counter(milestones)
+
+
+_RESUME_DAMAGE = [
+    ("optimizers", {}, "'optimizers' is {}, not an object of the state of exclusive, shared, decoders"),
+    ("optimizers", "adam", "'optimizers' is \"adam\", not an object of the state of exclusive, shared, decoders"),
+    ("optimizers.exclusive.param_groups", [], "'optimizers.exclusive.param_groups' is [], not a list of 1 "
+                                              "parameter groups"),
+    ("optimizers.exclusive.param_groups.0.lr", "fast", "'optimizers.exclusive.param_groups.0.lr' is \"fast\", not a "
+                                                       "number in float32's range"),
+    ("optimizers.exclusive.param_groups.0.amsgrad", True, "'optimizers.exclusive.param_groups.0.amsgrad' is true, "
+                                                          "not false as this run's"),
+    ("optimizers.exclusive.state.0.exp_avg", torch.zeros(2), "'optimizers.exclusive.state.0.exp_avg' is Tensor, not "
+                                                             "a torch.float32 tensor of shape [8, 3, 4, 4]"),
+    ("schedulers", {"exclusive": 5, "shared": 5, "decoders": 5}, "'schedulers.exclusive' is 5, not an object of "
+                                                                 "named fields"),
+    ("schedulers.exclusive.milestones", [1, 2], "'schedulers.exclusive.milestones' is [1, 2], not a Counter of "
+                                                "iteration numbers"),
+    ("schedulers.exclusive.milestones", _counter("1"), "'schedulers.exclusive.milestones' is {\"1\": 1}, not a "
+                                                       "Counter of iteration numbers"),
+    ("schedulers.exclusive.optimizer", "none", "'schedulers.exclusive' holds \"optimizer\", which would replace an "
+                                               "attribute of what it is loaded into"),
+    ("schedulers.exclusive.last_epoch", None, "'schedulers.exclusive.last_epoch' is null, not an integer"),
+    ("scaler", "off", "'scaler' is \"off\", not an object of named fields"),
+    ("rng", [], "'rng' is [], not an object of named fields"),
+    ("rng.torch", "seed", "'rng.torch' is \"seed\", not a torch.uint8 tensor of shape [5056]"),
+    ("rng.cuda", None, "'rng.cuda' is null, not a list of uint8 tensors"),
+]
+
+
+@pytest.mark.parametrize("field, damage, complaint", _RESUME_DAMAGE,
+                         ids=[f"{field}-{i}" for i, (field, _, _) in enumerate(_RESUME_DAMAGE)])
+def test_resume_checks_every_field_of_the_training_state_it_reads(run_to_resume, tmp_path, capsys, field, damage,
+                                                                   complaint):
+    import shutil
+    run = str(tmp_path / "run")
+    shutil.copytree(run_to_resume, run)
+    path = os.path.join(run, "models", "1-checkpoint.pt")
+    state = torch.load(path, weights_only=True)
+    *parents, last = field.split(".")
+    target = state
+    for key in parents:
+        target = target[int(key) if isinstance(target, (list, dict)) and key.isdigit() else key]
+    target[int(last) if last.isdigit() else last] = damage
+    torch.save(state, path)
+    before = open(path, "rb").read()
+    capsys.readouterr()
+    assert main.main(["--resume", run, "--set", "training.max_iters=2"]) == 2
+    assert _last_error(capsys) == (f"error: checkpoint {path}: {complaint}; training cannot continue from it (move "
+                                   "it out of the run's models/ to resume from the checkpoint before it)")
+    assert os.listdir(os.path.join(run, "models")) == ["1-checkpoint.pt"] and open(path, "rb").read() == before
+
+
+def test_resume_turning_fp16_on_starts_a_fresh_gradient_scaler(run_to_resume, tmp_path):
+    """A checkpoint trained without fp16 saves its disabled scaler as {}, which GradScaler refused to load."""
+    import shutil
+    run = str(tmp_path / "run")
+    shutil.copytree(run_to_resume, run)
+    assert main.main(["--resume", run, "--set", "training.max_iters=2", "--set", "training.precision=fp16"]) == 0
+    assert torch.load(os.path.join(run, "models", "2-checkpoint.pt"), weights_only=True)["scaler"]["scale"] > 0
