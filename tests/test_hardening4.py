@@ -467,3 +467,51 @@ def test_resume_turning_fp16_on_starts_a_fresh_gradient_scaler(run_to_resume, tm
     shutil.copytree(run_to_resume, run)
     assert main.main(["--resume", run, "--set", "training.max_iters=2", "--set", "training.precision=fp16"]) == 0
     assert torch.load(os.path.join(run, "models", "2-checkpoint.pt"), weights_only=True)["scaler"]["scale"] > 0
+
+
+@pytest.mark.parametrize("key, value, complaint", [
+    ("id", "\U0001F600" * 100, "it names the run directory, which the file system takes as bytes: this id is 400, "
+                               "and a name holds at most 255, so an id at most 234 (with the date before it and a "
+                               "number after it)"),
+    ("id", "run\ud800", "it cannot be part of a file name: no file system takes a lone surrogate (\\ud800)"),
+    ("output_root", "runs\ud800", "it cannot be part of a file name: no file system takes a lone surrogate "
+                                  "(\\ud800)"),
+    ("output_root", "runs\udcff", "it holds the byte 0xff, which is not UTF-8, and TensorBoard writes its event "
+                                  "files only under UTF-8 paths: choose a UTF-8 name"),
+    ("output_root", "x" * 256, "its part 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is 256 bytes as the file "
+                               "system takes it; a name holds at most 255"),
+], ids=["id of 100 emoji", "id with a lone surrogate", "output_root with a lone surrogate",
+        "output_root with the byte 0xff", "output_root with a name of 256 bytes"])
+def test_a_run_directory_name_the_file_system_cannot_take_is_refused_before_anything(write_config, tmp_path, capsys,
+                                                                                      monkeypatch, key, value,
+                                                                                      complaint):
+    import json
+
+    import solver
+
+    def no_training(*args):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(solver.Solver, "__init__", no_training)
+    monkeypatch.chdir(tmp_path)
+    assert main.main([write_config(**{key: value})]) == 2
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= 60 else shown[:60] + "..."
+    assert _last_error(capsys) == f"error: config: '{key}' is {shown}; {complaint}"
+    assert os.listdir(tmp_path) == ["config.json"]
+
+
+def test_log_txt_takes_names_that_are_not_utf8(tmp_path, monkeypatch):
+    """A data file's name that is not UTF-8 (the byte 0xff, which Python holds as the surrogate U+DCFF) in
+    a line of the terminal: log.txt, a copy of what the terminal showed, writes it escaped as the terminal
+    (stderr's backslashreplace) shows it."""
+    import io
+    import sys
+
+    from utils.terminal_log import TerminalLog
+    path = tmp_path / "log.txt"
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with TerminalLog() as log:
+        log.open(str(path))
+        print("warning: skipped /data/\udcff.png", file=sys.stderr)
+    assert path.read_text(encoding="utf-8") == "warning: skipped /data/\\udcff.png\n"
