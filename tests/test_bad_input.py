@@ -55,7 +55,7 @@ def test_config_that_is_not_utf8(capsys, tmp_path, content):
     ({"dataset": "MNIST"}, "'dataset' is \"MNIST\""),
     ({"path_to_data": "/nonexistent/data"}, "'path_to_data' folder not found: /nonexistent/data"),
     ({"training": {"num_workers": -1}}, "'training.num_workers' is -1; it must be in [0, 256]"),
-    ({"training": {"lr": -0.1}}, "'training.lr' is -0.1; it must be in [0, inf)"),
+    ({"training": {"lr": -0.1}}, "'training.lr' is -0.1; it must be in [0, 3.4e38]"),
 ])
 def test_config_mistakes(write_config, capsys, tmp_path, sections, message):
     _fails([write_config(**sections)], capsys, tmp_path, message)
