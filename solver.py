@@ -6,7 +6,6 @@ import signal
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from torch.utils.tensorboard import SummaryWriter
 
 from dataloader.registry import load_dataset
 from dataloader.sampler import ResumableSampler
@@ -19,6 +18,7 @@ from models.losses import LOSS_NAMES, LOSS_WEIGHTS, iiae_loss, kl_annealing, kl_
 from utils import checkpoint as ckpt
 from utils.distributed import any_true, mean_over_processes
 from utils.errors import UserError
+from utils.event_log import EventLog
 from utils.images import grid_image, save_image
 from utils.memory import check_training_memory
 from utils.progress import Progress
@@ -31,18 +31,22 @@ from utils.terminal_log import TerminalLog
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-@contextlib.contextmanager
-def _writing(what, path, run_dir):
+def _write_error(what, path, run_dir, error):
     """A failed write (a full disk, a file system gone read-only) stops with one line naming the file and
     the last good checkpoint: the writes are atomic, so the earlier checkpoints are intact."""
+    models = os.path.join(run_dir, "models")
+    done = ckpt.available_iterations(models)
+    last = f"iteration {done[-1]} (resume with: python main.py --resume {run_dir})" if done else "none"
+    return UserError(f"cannot write {what} {path}: {error.strerror or error}; the last good checkpoint in {models} "
+                     f"is {last}")
+
+
+@contextlib.contextmanager
+def _writing(what, path, run_dir):
     try:
         yield
     except OSError as e:
-        models = os.path.join(run_dir, "models")
-        done = ckpt.available_iterations(models)
-        last = f"iteration {done[-1]} (resume with: python main.py --resume {run_dir})" if done else "none"
-        raise UserError(f"cannot write {what} {path}: {e.strerror or e}; the last good checkpoint in {models} "
-                        f"is {last}") from None
+        raise _write_error(what, path, run_dir, e) from None
 
 
 class Solver:
@@ -143,8 +147,8 @@ class Solver:
     def train(self):
         """Train to training.max_iters; returns the run directory."""
         cfg, t, ctx = self.cfg, self.cfg.training, self.ctx
-        with TerminalLog(enabled=ctx.is_main) as log, RunLock() as lock:
-            train_set, test_set, fixed, run_dir, writer = self._prepare_training(log, lock)
+        with TerminalLog(enabled=ctx.is_main) as log, RunLock() as lock, EventLog() as writer:
+            train_set, test_set, fixed, run_dir = self._prepare_training(log, lock, writer)
             scale = kl_scale(cfg.model.kl_scaling, t.batch_size * ctx.world_size, len(train_set))
             warning = kl_scaling_warning(cfg.model.kl_scaling, t.batch_size, ctx.world_size, len(train_set),
                                          named="kl_scaling" not in cfg.model.defaulted)
@@ -192,10 +196,10 @@ class Solver:
                       flush=True)
         return run_dir
 
-    def _prepare_training(self, log, lock):
-        """Resume state, data, the fixed batch of the sample grids, run directory (with log.txt, locked
-        with `lock`) and TensorBoard writer. Nothing is written before the data and the checkpoint are
-        known good."""
+    def _prepare_training(self, log, lock, writer):
+        """Resume state, data, the fixed batch of the sample grids and run directory (with log.txt, locked
+        with `lock`, and the TensorBoard `writer` opened). Nothing is written before the data and the
+        checkpoint are known good."""
         t = self.cfg.training
         # A run continues in its own directory from its newest good checkpoint; resuming from an older
         # one by number starts a new directory, so the later checkpoints stay.
@@ -215,15 +219,17 @@ class Solver:
         train_set = self._dataset("train", train=True)
         test_set = self._dataset("test", train=False)
         fixed = self._fixed_batch(test_set)
-        run_dir, writer = t.restored_model_path if in_place else None, None
+        run_dir = t.restored_model_path if in_place else None
         if self.ctx.is_main:
             run_dir = create_run_dir(self.cfg, run_dir, self.iteration)
             if not in_place:
                 lock.take(run_dir)
             log.open(os.path.join(run_dir, "log.txt"))
             print(f"run directory: {run_dir}", flush=True)
-            writer = SummaryWriter(os.path.join(run_dir, "logs"), purge_step=self.iteration + 1)
-        return train_set, test_set, fixed, run_dir, writer
+            logs = os.path.join(run_dir, "logs")
+            writer.open(logs, lambda e: _write_error("TensorBoard log", logs, run_dir, e),
+                        purge_step=self.iteration + 1)
+        return train_set, test_set, fixed, run_dir
 
     def _apply_new_schedule(self):
         changed = apply_new_schedule(self.optimizers, self.schedulers, self.cfg.training)

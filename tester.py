@@ -6,7 +6,6 @@ import os
 import time
 
 import torch
-from torch.utils.tensorboard import SummaryWriter
 
 from dataloader.registry import load_dataset
 from metrics.codes import batch_codes, save_features
@@ -15,6 +14,7 @@ from metrics.grids import fixed_source_grid, translation_grid
 from metrics.measures import MEASURES
 from models.loading import load_trained
 from utils.errors import UserError
+from utils.event_log import EventLog
 from utils.files import atomic_path, remove_stale
 from utils.images import save_grid
 from utils.rundir import fresh_name
@@ -48,7 +48,8 @@ class Tester:
         with atomic_path(final, fsync=False) as results:
             os.makedirs(results)
             reports = self._write_results(trained, test_set, results)
-        with SummaryWriter(os.path.join(cfg.test.test_path, "logs", "test", os.path.basename(final))) as writer:
+        with EventLog() as writer:
+            writer.open(os.path.join(cfg.test.test_path, "logs", "test", os.path.basename(final)))
             log_scalars(writer, MEASURES, reports, iteration)
         print(tables(MEASURES, reports), flush=True)
         print(f"test finished in {time.monotonic() - started:.1f} s", flush=True)

@@ -14,10 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+import torch
+
 from models.iiae import IIAE, check_decoder, check_feature_norm
 from utils.checkpoint import checkpoint_fields, find_checkpoint, load_checkpoint
 from utils.config import build_config, load_config
 from utils.errors import UserError
+from utils.memory import check_loading_memory
 
 WEIGHTS_FORMAT = "IIAE weights"
 
@@ -98,6 +101,7 @@ def load_trained(source, checkpoint=None, device="cpu", config=None, into=None):
         iteration, path, state = find_checkpoint(source, checkpoint or "latest")
         config_path = os.path.join(source, "config.json")
         origin = "this config" if config is not None else config_path
+        described_in = "config" if config is not None else config_path
         config = config if config is not None else load_config(config_path)
         run_dir = source
     elif os.path.isfile(source):
@@ -105,10 +109,14 @@ def load_trained(source, checkpoint=None, device="cpu", config=None, into=None):
             raise UserError(f"--checkpoint picks a checkpoint of a run directory, but {source} is a file")
         path, state, run_dir = source, load_checkpoint(source), None
         iteration = checkpoint_fields(state, path)[0]
-        origin = "the file itself"
+        origin, described_in = "the file itself", path
         config = _own_config(state, path)
     else:
         raise UserError(f"model not found: {source} (give a run directory, a checkpoint or a weights file)")
-    model = into if into is not None else build_model(config.resolution, config.model, device)
+    model = into
+    if model is None:
+        check_loading_memory(lambda: build_model(config.resolution, config.model, "meta"), torch.device(device),
+                             described_in)
+        model = build_model(config.resolution, config.model, device)
     restore_networks(model, state, path, config.resolution, config.model, origin)
     return Trained(model, config.resolution, config.model.to_dict(), iteration, path, state, run_dir)

@@ -7,6 +7,7 @@ import torch
 
 import main
 from tests.conftest import run_dirs
+from tests.fakedata import make_mnist_cdcb
 
 NARROW = {"encoder_channels": [8, 8, 8, 8], "decoder_channels": [16, 8, 8, 8], "shared_dim": 8, "shared_hidden": 16}
 
@@ -255,3 +256,262 @@ def test_test_mode_stopped_midway_leaves_no_half_filled_results_folder(trained_r
     assert main.main(["--test", trained_run]) == (2 if stop == "user error" else 143)
     assert sorted(os.listdir(trained_run)) == before
     assert os.listdir(os.path.join(trained_run, "results")) == []
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["training", "resume"])
+def test_a_full_disk_under_tensorboard_s_writer_thread_is_the_one_error_line(request, write_config, tmp_path, resume):
+    """TensorBoard writes its event file from a thread of its own, which printed 'Exception in thread ...'
+    with the OSError's traceback before the command's line."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    trained_run = request.getfixturevalue("trained_run") if resume else None
+    # Sample grids every iteration: the event file outgrows the limit (200 KB) within a few iterations,
+    # long before the first checkpoint (1.2 MB) is due.
+    settings = ["--set", "training.max_iters=40", "--set", "training.sample_freq=1",
+                "--set", "training.model_save_freq=40"]
+    args = ["--resume", trained_run, *settings] if resume else [write_config(name="full.json", model=NARROW),
+                                                                 *settings]
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], capture_output=True,
+                            text=True, timeout=300, cwd=ROOT, preexec_fn=lambda: _file_size_limit(200 * 1000))
+    assert result.returncode == 2, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if not line.startswith("[")]  # not a progress line
+    run = trained_run if resume else run_dirs(tmp_path / "runs")[-1]
+    last = "iteration 1 (resume with: python main.py --resume " + trained_run + ")" if resume else "none"
+    assert line == (f"error: cannot write TensorBoard log {os.path.join(run, 'logs')}: File too large; the last "
+                    f"good checkpoint in {os.path.join(run, 'models')} is {last}")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another shape", "another dtype", "not an array",
+                                    "pickled objects"])
+def test_a_damaged_or_foreign_disk_cache_file_is_rebuilt(tmp_path, capsys, damage):
+    import numpy as np
+
+    from dataloader import cache
+    from tests.test_cache import assert_same_items, build, items
+    root = make_mnist_cdcb(tmp_path / "data", n_train=6, n_test=2, size=32)
+    folder = tmp_path / "cache"
+    cache.cached(build("MNIST-CDCB", root, False), "disk", str(folder), verbose=False)
+    path = str(folder / sorted(os.listdir(folder))[0])
+    good = np.load(path)
+    if damage == "truncated":
+        os.truncate(path, os.path.getsize(path) // 2)
+    elif damage == "another shape":
+        np.save(path, good[:2])
+    elif damage == "another dtype":
+        np.save(path, good.astype(np.int16))
+    elif damage == "not an array":
+        with open(path, "wb") as f:
+            f.write(b"not a cache")
+    else:
+        np.save(path, np.array([None], dtype=object), allow_pickle=True)
+    capsys.readouterr()
+    dataset = cache.cached(build("MNIST-CDCB", root, False), "disk", str(folder))
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"note: {path} is not a disk cache of these images (a uint8 array of {good.shape}); rebuilding it")
+    assert_same_items(items(dataset), items(build("MNIST-CDCB", root, False)))
+    assert np.array_equal(np.load(path), good)
+
+
+def _cache_command(*lines):
+    """python -c code that builds the disk cache of MNIST-CDCB argv[1] in argv[2] as a command does."""
+    return "\n".join(["import os, signal, sys", *lines, "from dataloader.cache import cached",
+                      "from tests.test_cache import build", "from utils.errors import run_command",
+                      "sys.exit(run_command(lambda argv: cached(build('MNIST-CDCB', argv[0], False), 'disk', "
+                      "argv[1], verbose=False), sys.argv[1:]))"])
+
+
+def test_a_disk_cache_that_does_not_fit_is_one_line_and_leaves_no_file(tmp_path):
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    root = make_mnist_cdcb(tmp_path / "data", n_train=6, n_test=2, size=32)  # 2 files of 18 KB
+    folder = tmp_path / "cache"
+    result = subprocess.run([sys.executable, "-c", _cache_command(), root, str(folder)], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT, preexec_fn=lambda: _file_size_limit(8 * 1024))
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot write the disk cache {folder}{os.sep}") and line.endswith(
+        f".npy: File too large (the disk cache of these images needs 0.04 MiB in {folder}; free space there, "
+        "or set data.cache to \"memory\" or \"none\")"), line
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_disk_cache_build_is_the_one_line(tmp_path, name):
+    """The signal comes as the main process receives an image from a decoding worker: mid-handshake
+    where a worker hands over a tensor's shared memory (a worker's thread printed a ConnectionResetError
+    traceback for the dropped connection), else at the third image."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    root = make_mnist_cdcb(tmp_path / "data", n_train=16, n_test=2, size=32)
+    folder = tmp_path / "cache"
+    code = _cache_command(
+        "import multiprocessing.connection as connection, multiprocessing.reduction as reduction",
+        "main, received = os.getpid(), []",
+        f"def stop(): os.getpid() == main and os.kill(main, signal.{name})",
+        "handshake, loads = connection.answer_challenge, reduction.ForkingPickler.loads",
+        "def answer(*args): stop(); return handshake(*args)",
+        "def receive(*args, **kwargs):",
+        "    received.append(1)",
+        "    if len(received) == 3: stop()",
+        "    return loads(*args, **kwargs)",
+        "connection.answer_challenge, reduction.ForkingPickler.loads = answer, receive")
+    result = subprocess.run([sys.executable, "-c", code, root, str(folder)], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT)
+    interrupted = {"SIGINT": ("error: interrupted", 130), "SIGTERM": ("error: interrupted by SIGTERM", 143)}
+    assert (result.stderr, result.returncode) == (interrupted[name][0] + "\n", interrupted[name][1])
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("command", ["export", "translate", "encode"])
+def test_a_file_asking_for_a_network_beyond_memory_is_refused_before_it_is_built(tiny_data, tmp_path, capsys,
+                                                                                 monkeypatch, command):
+    """A small file whose model section asks for a network larger than the free memory (here 512-wide
+    layers, 0.37 GiB of weights, against 0.1 GiB): the network was built, that is allocated, first."""
+    import importlib
+
+    import utils.memory
+    from models.loading import WEIGHTS_FORMAT, build_model
+    from utils.config import build_config
+    section = build_config({"dataset": "", "path_to_data": "", "resolution": 32, "model": NARROW}).model
+    path = str(tmp_path / "1-weights.pt")
+    wide = {**section.to_dict(), "encoder_channels": [512] * 4, "decoder_channels": [512] * 4}
+    torch.save({"format": WEIGHTS_FORMAT, "iteration": 1, "resolution": 32, "model_config": wide,
+                "model": build_model(32, section).state_dict()}, path)
+    monkeypatch.setattr(utils.memory, "available_bytes", lambda device: 0.1 * 2 ** 30)
+    image = os.path.join(tiny_data, "train", sorted(os.listdir(os.path.join(tiny_data, "train")))[0])
+    argv = {"export": [path], "translate": [path, image, "--to", "y", "--out", str(tmp_path / "out")],
+            "encode": [path, image, "--domain", "x", "--out", str(tmp_path / "codes.npz")]}[command]
+    assert importlib.import_module(command).main(argv) == 2
+    assert _last_error(capsys) == (f"error: {path}: its model section describes a network of 100.0 M parameters, "
+                                   "0.37 GiB of weights alone, but cpu has 0.10 GiB available; load it on a "
+                                   "machine with more memory")
+    assert sorted(os.listdir(tmp_path)) == ["1-weights.pt"]
+
+
+@pytest.fixture(scope="module")
+def run_to_resume(tmp_path_factory, tiny_data):
+    """A run of one iteration with the narrow network, trained once for the tests that copy it."""
+    import json
+    root = tmp_path_factory.mktemp("resumable")
+    config = root / "config.json"
+    config.write_text(json.dumps({"id": "tiny", "model": NARROW, "dataset": "MNIST-CDCB", "path_to_data": tiny_data,
+                                  "train": 1, "resolution": 32, "output_root": str(root / "runs"), "device": "cpu",
+                                  "training": {"max_iters": 1, "batch_size": 4, "num_workers": 0}}))
+    assert main.main([str(config)]) == 0
+    (run,) = run_dirs(root / "runs")
+    return run
+
+
+def _counter(*milestones):
+    import collections
+    return collections.Counter(milestones)
+
+
+_RESUME_DAMAGE = [
+    ("optimizers", {}, "'optimizers' is {}, not an object of the state of exclusive, shared, decoders"),
+    ("optimizers", "adam", "'optimizers' is \"adam\", not an object of the state of exclusive, shared, decoders"),
+    ("optimizers.exclusive.param_groups", [], "'optimizers.exclusive.param_groups' is [], not a list of 1 "
+                                              "parameter groups"),
+    ("optimizers.exclusive.param_groups.0.lr", "fast", "'optimizers.exclusive.param_groups.0.lr' is \"fast\", not a "
+                                                       "number in float32's range"),
+    ("optimizers.exclusive.param_groups.0.amsgrad", True, "'optimizers.exclusive.param_groups.0.amsgrad' is true, "
+                                                          "not false as this run's"),
+    ("optimizers.exclusive.state.0.exp_avg", torch.zeros(2), "'optimizers.exclusive.state.0.exp_avg' is Tensor, not "
+                                                             "a torch.float32 tensor of shape [8, 3, 4, 4]"),
+    ("schedulers", {"exclusive": 5, "shared": 5, "decoders": 5}, "'schedulers.exclusive' is 5, not an object of "
+                                                                 "named fields"),
+    ("schedulers.exclusive.milestones", [1, 2], "'schedulers.exclusive.milestones' is [1, 2], not a Counter of "
+                                                "iteration numbers"),
+    ("schedulers.exclusive.milestones", _counter("1"), "'schedulers.exclusive.milestones' is {\"1\": 1}, not a "
+                                                       "Counter of iteration numbers"),
+    ("schedulers.exclusive.optimizer", "none", "'schedulers.exclusive' holds \"optimizer\", which would replace an "
+                                               "attribute of what it is loaded into"),
+    ("schedulers.exclusive.last_epoch", None, "'schedulers.exclusive.last_epoch' is null, not an integer"),
+    ("scaler", "off", "'scaler' is \"off\", not an object of named fields"),
+    ("rng", [], "'rng' is [], not an object of named fields"),
+    ("rng.torch", "seed", "'rng.torch' is \"seed\", not a torch.uint8 tensor of shape [5056]"),
+    ("rng.cuda", None, "'rng.cuda' is null, not a list of uint8 tensors"),
+]
+
+
+@pytest.mark.parametrize("field, damage, complaint", _RESUME_DAMAGE,
+                         ids=[f"{field}-{i}" for i, (field, _, _) in enumerate(_RESUME_DAMAGE)])
+def test_resume_checks_every_field_of_the_training_state_it_reads(run_to_resume, tmp_path, capsys, field, damage,
+                                                                   complaint):
+    import shutil
+    run = str(tmp_path / "run")
+    shutil.copytree(run_to_resume, run)
+    path = os.path.join(run, "models", "1-checkpoint.pt")
+    state = torch.load(path, weights_only=True)
+    *parents, last = field.split(".")
+    target = state
+    for key in parents:
+        target = target[int(key) if isinstance(target, (list, dict)) and key.isdigit() else key]
+    target[int(last) if last.isdigit() else last] = damage
+    torch.save(state, path)
+    before = open(path, "rb").read()
+    capsys.readouterr()
+    assert main.main(["--resume", run, "--set", "training.max_iters=2"]) == 2
+    assert _last_error(capsys) == (f"error: checkpoint {path}: {complaint}; training cannot continue from it (move "
+                                   "it out of the run's models/ to resume from the checkpoint before it)")
+    assert os.listdir(os.path.join(run, "models")) == ["1-checkpoint.pt"] and open(path, "rb").read() == before
+
+
+def test_resume_turning_fp16_on_starts_a_fresh_gradient_scaler(run_to_resume, tmp_path):
+    """A checkpoint trained without fp16 saves its disabled scaler as {}, which GradScaler refused to load."""
+    import shutil
+    run = str(tmp_path / "run")
+    shutil.copytree(run_to_resume, run)
+    assert main.main(["--resume", run, "--set", "training.max_iters=2", "--set", "training.precision=fp16"]) == 0
+    assert torch.load(os.path.join(run, "models", "2-checkpoint.pt"), weights_only=True)["scaler"]["scale"] > 0
+
+
+@pytest.mark.parametrize("key, value, complaint", [
+    ("id", "\U0001F600" * 100, "it names the run directory, which the file system takes as bytes: this id is 400, "
+                               "and a name holds at most 255, so an id at most 234 (with the date before it and a "
+                               "number after it)"),
+    ("id", "run\ud800", "it cannot be part of a file name: no file system takes a lone surrogate (\\ud800)"),
+    ("output_root", "runs\ud800", "it cannot be part of a file name: no file system takes a lone surrogate "
+                                  "(\\ud800)"),
+    ("output_root", "runs\udcff", "it holds the byte 0xff, which is not UTF-8, and TensorBoard writes its event "
+                                  "files only under UTF-8 paths: choose a UTF-8 name"),
+    ("output_root", "x" * 256, "its part 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is 256 bytes as the file "
+                               "system takes it; a name holds at most 255"),
+], ids=["id of 100 emoji", "id with a lone surrogate", "output_root with a lone surrogate",
+        "output_root with the byte 0xff", "output_root with a name of 256 bytes"])
+def test_a_run_directory_name_the_file_system_cannot_take_is_refused_before_anything(write_config, tmp_path, capsys,
+                                                                                      monkeypatch, key, value,
+                                                                                      complaint):
+    import json
+
+    import solver
+
+    def no_training(*args):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(solver.Solver, "__init__", no_training)
+    monkeypatch.chdir(tmp_path)
+    assert main.main([write_config(**{key: value})]) == 2
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= 60 else shown[:60] + "..."
+    assert _last_error(capsys) == f"error: config: '{key}' is {shown}; {complaint}"
+    assert os.listdir(tmp_path) == ["config.json"]
+
+
+def test_log_txt_takes_names_that_are_not_utf8(tmp_path, monkeypatch):
+    """A data file's name that is not UTF-8 (the byte 0xff, which Python holds as the surrogate U+DCFF) in
+    a line of the terminal: log.txt, a copy of what the terminal showed, writes it escaped as the terminal
+    (stderr's backslashreplace) shows it."""
+    import io
+    import sys
+
+    from utils.terminal_log import TerminalLog
+    path = tmp_path / "log.txt"
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with TerminalLog() as log:
+        log.open(str(path))
+        print("warning: skipped /data/\udcff.png", file=sys.stderr)
+    assert path.read_text(encoding="utf-8") == "warning: skipped /data/\\udcff.png\n"

@@ -16,6 +16,7 @@ import torch
 
 from utils.errors import UserError
 from utils.files import atomic_path
+from utils.training_state import check_training_state, shown
 
 _NAME = re.compile(r"^(\d+)-checkpoint\.pt$")
 
@@ -120,7 +121,7 @@ def checkpoint_fields(state, path):
         raise UserError(f"checkpoint {path}: 'model' is not a set of named tensors")
     iteration = state.get("iteration", 0)
     if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
-        raise UserError(f"checkpoint {path}: 'iteration' is {_shown(iteration)}, not an iteration number")
+        raise UserError(f"checkpoint {path}: 'iteration' is {shown(iteration)}, not an iteration number")
     config = state.get("config", "{}")
     try:
         config = json.loads(config) if isinstance(config, str) else None
@@ -129,11 +130,6 @@ def checkpoint_fields(state, path):
     if not isinstance(config, dict):
         raise UserError(f"checkpoint {path}: 'config' holds no JSON object")
     return iteration, config
-
-
-def _shown(value):
-    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
-    return text if len(text) <= 40 else text[:40] + "..."
 
 
 class CheckpointIO:
@@ -170,10 +166,12 @@ class CheckpointIO:
         if missing:
             raise UserError(f"checkpoint {path} holds no {', '.join(missing)} state (a weights file?), so training "
                             "cannot continue from it exactly; resume from a training checkpoint")
+        check_training_state(state, path, self.optimizers, self.schedulers, self.scaler)
         for name in self.optimizers:
             self.optimizers[name].load_state_dict(state["optimizers"][name])
             self.schedulers[name].load_state_dict(state["schedulers"][name])
-        self.scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # {}: saved without fp16, which this resume turns on; the fresh scaler starts
+            self.scaler.load_state_dict(state["scaler"])
         self._rng = state["rng"]
         return int(state.get("iteration", 0))
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from utils.errors import UserError
+from utils.rundir import run_path_problem
 
 REQUIRED = object()
 # The demo's batch over its training pairs: the reference port's per-pair KL scale at the demo's size.
@@ -35,7 +36,7 @@ class Key:
 
 SCHEMA = dict(
     id=Key("IIAE", "str", "Run name; the run directory is `<output_root>/<YYYY-MM-DD_HH-MM>_<id>`, so it is a "
-           "name: no path separators, no `..`, at most 200 characters."),
+           "name: no path separators, no `..`, at most 200 characters and 234 bytes of UTF-8."),
     dataset=Key(REQUIRED, "str", "Dataset name: one that a module of `dataloader/datasets/` registers, as the "
                 "table of datasets lists them (`python -m dataloader.registry` prints it)."),
     path_to_data=Key(REQUIRED, "str", "Dataset root (relative paths are taken from the working directory)."),
@@ -44,7 +45,7 @@ SCHEMA = dict(
                    (32, 64, 128, 256, 512)),
     seed=Key(0, "int", "Seed for parameters, data order, dropout and sampling.", range="[0, 2^64)"),
     device=Key("auto", "str", "`auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`."),
-    output_root=Key(".", "str", "Folder in which run directories are created."),
+    output_root=Key(".", "str", "Folder in which run directories are created; a UTF-8 path (TensorBoard's)."),
     model=dict(
         name=Key("IIAE", "str", "Model name; `\"model\": \"IIAE\"` (the reference port's form) sets only this.", ("IIAE",)),
         exclusive_dim=Key(8, "int", "Size of each exclusive code z^x, z^y.", range="[1, 2^14]"),
@@ -327,6 +328,14 @@ def _validate_values(cfg):
     if any(bad in cfg.id for bad in ("/", "\\", "..", "\0")) or len(cfg.id) > 200:
         raise UserError(f"config: 'id' is {_short(json.dumps(cfg.id))}; it names the run directory: no path "
                         "separators, no '..', at most 200 characters")
+    # Training may make a run directory named by the id; test mode writes into the one it tests.
+    named = {"id": cfg.id, "output_root": cfg.output_root} if cfg.train else {"test.test_path": cfg.test.test_path}
+    if cfg.train and cfg.training.resume_iters:
+        named["training.restored_model_path"] = cfg.training.restored_model_path
+    problem = run_path_problem(named)
+    if problem:
+        key, why = problem
+        raise UserError(f"config: '{key}' is {_short(json.dumps(named[key]))}; {why}")
     for path in ("model.encoder_channels", "model.decoder_channels"):
         section, name = path.split(".")
         if len(cfg[section][name]) != 4:

@@ -12,6 +12,35 @@ from utils.errors import UserError
 from utils.files import atomic_path
 
 _RESUMED = re.compile(r"^config_resume_(\d+)\.json$")
+_STAMP = "%Y-%m-%d_%H-%M"  # a run directory is <output_root>/<stamp>_<id>, then _2, _3, ... when taken
+NAME_MAX = 255  # the bytes of one name on Linux's and macOS's file systems
+_ID_MAX = NAME_MAX - len(time.strftime(_STAMP)) - len("_") - len("_999")
+
+
+def run_path_problem(named):
+    """(key, why) for the first of `named` ({config key: text}: "id", the name of a new run directory, or
+    a folder a run directory is made in or is) that breaks the file system's or TensorBoard's rules, else
+    None. A name holds at most NAME_MAX bytes, and TensorBoard writes its event files only under UTF-8
+    paths (Python holds a name that is not UTF-8 with surrogates, standing for the file system's bytes)."""
+    for key, text in named.items():
+        try:
+            encoded = text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            char = e.object[e.start]
+            if "\udc80" <= char <= "\udcff":  # os.fsdecode's stand-in for a byte that is not UTF-8
+                return key, (f"it holds the byte 0x{ord(char) - 0xdc00:02x}, which is not UTF-8, and TensorBoard "
+                             "writes its event files only under UTF-8 paths: choose a UTF-8 name")
+            return key, ("it cannot be part of a file name: no file system takes a lone surrogate "
+                         f"({char.encode('unicode_escape').decode()})")
+        too_long = [part for part in encoded.split(b"/") if len(part) > NAME_MAX] if key != "id" else []
+        if too_long:
+            return key, (f"its part '{too_long[0].decode()[:40]}...' is {len(too_long[0])} bytes as the file "
+                         f"system takes it; a name holds at most {NAME_MAX}")
+        if key == "id" and len(encoded) > _ID_MAX:
+            return key, (f"it names the run directory, which the file system takes as bytes: this id is "
+                         f"{len(encoded)}, and a name holds at most {NAME_MAX}, so an id at most {_ID_MAX} (with "
+                         "the date before it and a number after it)")
+    return None
 
 
 def _unique(path):
@@ -44,7 +73,7 @@ def create_run_dir(cfg, resume_dir=None, iteration=0):
         run_dir = resume_dir
         config_name = f"config_resume_{iteration}.json"
     else:
-        name = f"{time.strftime('%Y-%m-%d_%H-%M')}_{cfg.id}"
+        name = f"{time.strftime(_STAMP)}_{cfg.id}"
         run_dir = _make_new(os.path.join(cfg.output_root, name))
         config_name = "config.json"
     path = os.path.join(run_dir, config_name)

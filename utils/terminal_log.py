@@ -38,7 +38,8 @@ class TerminalLog:
         pending, self._pending = self._pending, []
         try:
             # Flushed on every write: a DataLoader worker forked later must not inherit unwritten text.
-            self._file = open(path, "a", encoding="utf-8", opener=open_no_follow)
+            # A name that is not UTF-8 (a file system's bytes) is escaped, as the terminal shows it.
+            self._file = open(path, "a", encoding="utf-8", errors="backslashreplace", opener=open_no_follow)
             for text in pending:
                 self._file.write(text)
             self._file.flush()
