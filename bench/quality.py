@@ -2,10 +2,11 @@
 --eval-every iterations, then runs every measure of metrics/measures.py on the test split at each one.
 
 Prints, per checkpoint: training time (wall clock from the first step, evaluation not included) and
-the in-training evaluation's line (also on each --also test set), in evaluation mode as the config's model.eval_batchnorm says
-(BatchNorm running averages unless it is `batch`; --batch-statistics adds the line with BatchNorm batch
-statistics); then when each goal was first reached. A goal is a set of conditions on TensorBoard tags,
-`TAG>=VALUE` or `TAG<=VALUE`, comma-separated; by default shared top-1 both ways at 0.90 and at 0.95. --json FILE keeps every report of every checkpoint.
+the in-training evaluation's line (also on each --also test set), in evaluation mode as the config's
+model.eval_batchnorm says (BatchNorm running averages unless it is `batch`; --batch-statistics adds the
+line with BatchNorm batch statistics); then when each goal was first reached. A goal is a set of
+conditions on TensorBoard tags, `TAG>=VALUE` or `TAG<=VALUE`, comma-separated; by default shared top-1
+both ways at 0.90 and at 0.95. --json FILE keeps every report of every checkpoint.
 
     python -m bench.quality                          # configs/demo.json, its own settings
     python -m bench.quality --set training.lr=2e-5   # any override main.py accepts
@@ -97,6 +98,7 @@ def measure(run_dir, cfg, device, batch_statistics=False, also=()):
     sets = [("", build_dataset(cfg.dataset, cfg.path_to_data, "test", cfg.resolution, cfg.data, train=False))]
     sets += [(f"{dataset} {path}", build_dataset(dataset, path, "test", cfg.resolution, cfg.data, train=False))
              for dataset, path in also]
+    sets = [(name, test_set, Subject.of(test_set)) for name, test_set in sets]  # a subject keeps its cache
     model = build_model(cfg.resolution, cfg.model, device)
     times = step_times(run_dir)
     modes = [cfg.model.eval_batchnorm]
@@ -105,9 +107,9 @@ def measure(run_dir, cfg, device, batch_statistics=False, also=()):
     rows = []
     for iteration in ckpt.available_iterations(os.path.join(run_dir, "models")):
         load_trained(run_dir, iteration, device, config=cfg, into=model)
-        for name, test_set in sets:
-            reports = {mode: evaluate(model, test_set, MEASURES, Subject.of(test_set), cfg.test.batch_size, device,
-                                      mode, cfg.seed)[0] for mode in modes}
+        for name, test_set, subject in sets:
+            reports = {mode: evaluate(model, test_set, MEASURES, subject, cfg.test.batch_size, device, mode,
+                                      cfg.seed)[0] for mode in modes}
             row = {"iteration": iteration, "seconds": times.get(iteration, float("nan")), "test_set": name or "test",
                    "reports": reports[modes[0]], "batch_statistics": reports[modes[1]] if len(modes) > 1 else None}
             if not name:

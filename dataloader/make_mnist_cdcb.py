@@ -87,10 +87,10 @@ def compose(layers, colour, domain):
 def render_pair(digit, background, foreground):
     """One 256 x 512 x 3 uint8 pair from a 28 x 28 digit and two RGB colours (0-255), drawn as the real
     data are (see upsample and digit_layers)."""
-    layers = digit_layers(digit).transpose(1, 2, 0)[:, :, :, None]  # H x W x 4 x 1
+    layers = digit_layers(digit)[..., None]  # 4 x H x W x 1: each half comes out H x W x 3
     pair = np.empty((SIDE, 2 * SIDE, 3), np.uint8)
     for domain, colour in enumerate((background, foreground)):
-        half = compose(layers.transpose(2, 0, 1, 3), np.asarray(colour, np.float32) / 255, domain)
+        half = compose(layers, np.asarray(colour, np.float32) / 255, domain)
         np.rint(np.clip(half * 255, 0, 255), out=half)
         pair[:, domain * SIDE:(domain + 1) * SIDE] = half
     return pair

@@ -4,9 +4,9 @@ both; the real pair (x_i, y_i) scored the same way is the ceiling.
 The classifier is trained once per resolution on the committed MNIST digits of the demo's training split
 (dataloader/mnist_5k.npz, never its test digits), each rendered in both domains with fresh random colours
 every epoch as the data generator draws them: X a white digit over a uniform background, Y a coloured
-digit on black. One network serves
-both domains, so a translation and its source are labelled by the same function and a disagreement is
-the translation's, not that of two classifiers. Images are in [0, 1], N x 3 x H x W.
+digit on black. One network serves both domains, so a translation and its source are labelled by the
+same function and a disagreement is the translation's, not that of two classifiers. Images are in
+[0, 1], N x 3 x H x W.
 """
 import os
 
@@ -85,13 +85,13 @@ def train_classifier(resolution, per_class=None, epochs=EPOCHS, seed=SEED):
     """A DigitClassifier trained on the committed training digits (per_class of each class; all when None)
     rendered at `resolution` in both domains, deterministic for a seed. Returned in eval mode."""
     digits, labels = split_digits("train", per_class)
-    a = digit_layers(digits, resolution)
+    layers = digit_layers(digits, resolution)
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # the caller's global random state is left as it was
         torch.manual_seed(seed)
         model = DigitClassifier()
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    steps = epochs * -(-len(a) // BATCH)
+    steps = epochs * -(-len(layers) // BATCH)
     decay = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / steps)
     model.train()
     threads = torch.get_num_threads()
@@ -100,19 +100,19 @@ def train_classifier(resolution, per_class=None, epochs=EPOCHS, seed=SEED):
     torch.set_num_threads(1)
     try:
         with torch.enable_grad():  # also when the first evaluation that needs it runs under no_grad
-            _train(model, optimizer, decay, a, labels, epochs, generator)
+            _train(model, optimizer, decay, layers, labels, epochs, generator)
     finally:
         torch.set_num_threads(threads)
     return model.eval()
 
 
-def _train(model, optimizer, decay, a, labels, epochs, generator):
+def _train(model, optimizer, decay, layers, labels, epochs, generator):
     for _ in range(epochs):
-        order = torch.randperm(len(a), generator=generator)
-        for start in range(0, len(a), BATCH):
+        order = torch.randperm(len(layers), generator=generator)
+        for start in range(0, len(layers), BATCH):
             batch = order[start:start + BATCH]
             colours = torch.rand(2, len(batch), 3, generator=generator)
-            images = torch.cat([render(a[batch], colours[d], d) for d in (0, 1)])
+            images = torch.cat([render(layers[batch], colours[d], d) for d in (0, 1)])
             loss = F.cross_entropy(model(images), labels[batch].repeat(2))
             optimizer.zero_grad()
             loss.backward()
@@ -125,8 +125,8 @@ def cache_path(resolution, cache_dir):
 
 
 def digit_classifier(resolution, cache_dir):
-    """The classifier for `resolution`, loaded from `<cache_dir>/digit_classifier_<rendering>_<res>px.pt`, or trained
-    (train_classifier) and saved there when absent; on the CPU, in eval mode."""
+    """The classifier for `resolution`, loaded from `<cache_dir>/digit_classifier_<rendering>_<res>px.pt`,
+    or trained (train_classifier) and saved there when absent; on the CPU, in eval mode."""
     path = cache_path(resolution, cache_dir)
     model = DigitClassifier()
     if os.path.isfile(path):
@@ -163,9 +163,9 @@ def held_out_accuracy(classifier, resolution, per_class=None, seed=SEED):
     """{"x": accuracy, "y": accuracy} on the committed test-split digits (never trained on) rendered in
     each domain with seeded random colours."""
     digits, labels = split_digits("test", per_class)
-    a = digit_layers(digits, resolution)
-    colours = torch.rand(2, len(a), 3, generator=torch.Generator().manual_seed(seed))
-    return {name: (predict(classifier, render(a, colours[d], d)) == labels).float().mean().item()
+    layers = digit_layers(digits, resolution)
+    colours = torch.rand(2, len(layers), 3, generator=torch.Generator().manual_seed(seed))
+    return {name: (predict(classifier, render(layers, colours[d], d)) == labels).float().mean().item()
             for d, name in enumerate(("x", "y"))}
 
 
