@@ -47,6 +47,12 @@ def dataset_names():
     return sorted(_ENTRIES)
 
 
+def generated_on_first_use(name):
+    """Whether dataset `name` makes its own data in a missing or empty root (the demo's)."""
+    dataset_names()
+    return name in _ENTRIES and _ENTRIES[name].creates_root
+
+
 def build_dataset(name, root, split, resolution, data_options, train):
     """The `split` ("train" or "test") of dataset `name` under `root`. `train` turns on the
     dataset's training-only behaviour (augmentation, random unpaired partners)."""
