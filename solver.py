@@ -178,7 +178,7 @@ class Solver:
                     if ctx.is_main and (it % t.sample_freq == 0 or last):
                         self._sample_grids(fixed, run_dir, writer)
                     if ctx.is_main and t.eval_freq and it % t.eval_freq == 0:
-                        progress.note(self._evaluate(test_set, writer, t.eval_pairs))
+                        progress.note(self._evaluate(test_set, writer, 0 if last else t.eval_pairs))
                     if save_now:
                         self._save(run_dir)
                     # Under torchrun the stop flag takes an all-reduce and a host sync, so the processes

@@ -4,8 +4,9 @@ then scaled to the config's whole run and printed as shares.
 The run trains --warmup + --steps iterations with main.py's Solver in a temporary folder, as from a fresh
 clone: a dataset that is generated on first use (the demo's) is generated there afresh, the input cache
 built and the digit classifier trained from nothing (--keep-data and --keep-caches read the config's data
-folder and the user's cache instead); then one sample grid, one in-training evaluation and one checkpoint. Each piece is timed on its own: forward and backward of every
-network (module hooks; the image inputs require gradients so that the encoders' backward hooks fire at
+folder and the user's cache instead); then one sample grid, one in-training evaluation on every test pair
+(and one on training.eval_pairs before it, where the whole run's earlier evaluations use a subset) and
+one checkpoint. Each piece is timed on its own: forward and backward of every network (module hooks; the image inputs require gradients so that the encoders' backward hooks fire at
 the end of their backward), the cross term's extra decodes apart from the reconstructions, the loss terms
 (the marginal term apart), each optimizer, the data, the logging, and in the evaluation the codes, the
 exemplar translations, the random styles and the digit classifier. Times are exclusive: a piece inside
@@ -15,7 +16,7 @@ the config does it, plus the one-time costs.
 
     python -m bench.profile                              # configs/demo.json: about 3 minutes on 2 cores
     python -m bench.profile --config configs/paired.json --set path_to_data=./data/shapes
-    python -m bench.profile --set training.eval_pairs=100 --steps 20
+    python -m bench.profile --set training.eval_pairs=0 --steps 20   # every evaluation on all test pairs
 """
 import argparse
 import collections
@@ -172,9 +173,10 @@ class TimedBatches:
             yield batch
 
 
-def instrument(clock, solver, warmup):
-    """Timers on the solver's pieces, the objective, the data path and the evaluation; returns a dict
-    that gets the clock's snapshot when the warm-up ends."""
+def instrument(clock, solver, warmup, subset_pairs):
+    """Timers on the solver's pieces, the objective, the data path and the evaluation (with one on
+    subset_pairs test pairs first, where that is not 0); returns a dict that gets the clock's snapshot
+    when the warm-up ends."""
     marks = {}
     t = solver.cfg.training
     counters = instrument_model(clock, solver.model, t.cross_rec_weight > 0)
@@ -236,29 +238,62 @@ def instrument(clock, solver, warmup):
         clock.wrap(scheduler_class, "step", "learning-rate schedulers")
     clock.wrap(solver, "_report", "logging: loss line and TensorBoard")
     clock.wrap(solver, "_sample_grids", "sample grids")
-    clock.wrap(solver, "_evaluate", "evaluation: data, measures, other")
     clock.wrap(solver, "_save", "checkpoint")
+    # The timed run evaluates once, at its last iteration, on every test pair; where the whole run's
+    # earlier evaluations read a subset, one on the subset runs just before it, timed apart.
+    kinds = evaluation_kinds(subset_pairs)
+    current = {"kind": kinds[-1]}
+    original_evaluate = solver._evaluate
+
+    def evaluate(dataset, writer, max_pairs):
+        if subset_pairs:
+            current["kind"] = kinds[0]
+            with clock.timing(f"{kinds[0]}: data, measures, other"):
+                original_evaluate(dataset, writer, subset_pairs)
+        current["kind"] = kinds[-1]
+        with clock.timing(f"{kinds[-1]}: data, measures, other"):
+            return original_evaluate(dataset, writer, max_pairs)
+    solver._evaluate = evaluate
+
+    def piece(name):
+        return lambda *args, **kwargs: f"{current['kind']}: {name}"
+
     def codes(*args, **kwargs):  # the grids encode too
-        return "sample grids" if clock.within("sample grids") else "evaluation: codes"
+        return "sample grids" if clock.within("sample grids") else piece("codes")()
     clock.wrap(solver.model, "shared_code", codes)
     clock.wrap(solver.model, "exclusive_code", codes)
-    clock.wrap(evaluation.EvalBatch, "translation", "evaluation: exemplar translations")
-    clock.wrap(evaluation.EvalBatch, "random_translations",
-               "evaluation: random styles")
-    clock.wrap(content, "predict", "evaluation: digit classifier")
+    clock.wrap(evaluation.EvalBatch, "translation", piece("exemplar translations"))
+    clock.wrap(evaluation.EvalBatch, "random_translations", piece("random styles"))
+    clock.wrap(content, "predict", piece("digit classifier"))
     clock.wrap(content, "train_classifier", "digit classifier training")
     clock.wrap(make_mnist_cdcb, "make", "data generation")
     clock.wrap(registry, "cached", "input cache build")
     return marks
 
 
+def evaluation_kinds(subset_pairs):
+    """The labels of the evaluations a run does: on a subset of the test pairs and on all of them, or one kind."""
+    return (f"evaluation ({subset_pairs} pairs)", "evaluation (all pairs)") if subset_pairs else ("evaluation",)
+
+
+def subset_evaluations(cfg):
+    """The test pairs of the whole run's evaluations before its last iteration, or 0 where there are none
+    on a subset (training.eval_pairs is 0, or no evaluation comes before the last iteration)."""
+    t = cfg.training
+    return t.eval_pairs if t.eval_freq and t.eval_pairs and t.max_iters // t.eval_freq > 1 else 0
+
+
 def events(cfg):
-    """How often a whole run of cfg does each per-event piece."""
+    """How often a whole run of cfg does each per-event piece (each kind of evaluation apart)."""
     t = cfg.training
     every = {"logging: loss line and TensorBoard": t.print_freq, "sample grids": t.sample_freq,
              "checkpoint": t.model_save_freq}
     counts = {label: t.max_iters // freq + (t.max_iters % freq != 0) for label, freq in every.items()}
-    counts["evaluation"] = t.max_iters // t.eval_freq if t.eval_freq else 0
+    evaluations = t.max_iters // t.eval_freq if t.eval_freq else 0
+    kinds = evaluation_kinds(subset_evaluations(cfg))
+    at_last = int(bool(t.eval_freq) and t.max_iters % t.eval_freq == 0)  # that one reads every pair
+    counts.update({kinds[0]: evaluations} if len(kinds) == 1 else
+                  {kinds[0]: evaluations - at_last, kinds[1]: at_last})
     return counts
 
 
@@ -270,7 +305,7 @@ def profile(cfg, args):
     timed_iters = args.warmup + args.steps
     try:
         solver = Solver(cfg, context)
-        marks = instrument(clock, solver, args.warmup)
+        marks = instrument(clock, solver, args.warmup, subset_evaluations(args.full))
         started = time.perf_counter()
         clock.start(START_UP)
         solver.train()
@@ -283,12 +318,14 @@ def profile(cfg, args):
     counts = events(args.full)
     rows = {}
     for label, seconds in totals.items():
+        kind = label.split(":")[0]
         if label in ("data generation", "input cache build", "digit classifier training", START_UP):
             rows[label] = (ONE_TIME, seconds, 1)
-        elif label.startswith("evaluation") or label in counts:
-            n = counts["evaluation" if label.startswith("evaluation") else label]
-            rows[label] = (PER_EVENT, seconds / max(calls[label], 1) * n if not label.startswith("evaluation")
-                           else seconds * n, n)
+        elif kind.startswith("evaluation"):  # the timed run does each kind once, a piece many times within it
+            if counts[kind]:
+                rows[label] = (PER_EVENT, seconds * counts[kind], counts[kind])
+        elif label in counts:
+            rows[label] = (PER_EVENT, seconds / max(calls[label], 1) * counts[label], counts[label])
         else:
             per_step = (seconds - warm_totals.get(label, 0.0)) / args.steps
             rows[label] = (PER_ITERATION, per_step * args.full.training.max_iters, args.full.training.max_iters)

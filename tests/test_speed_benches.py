@@ -30,6 +30,14 @@ def test_profile_counts_every_second_of_the_timed_run_once(write_config, capsys)
     assert "whole run, estimated:" in out and out.rstrip().endswith("100.0%")
 
 
+def test_profile_times_the_subset_evaluations_apart_from_the_last_one_on_every_pair(write_config, capsys):
+    config = write_config(training={"max_iters": 100, "eval_freq": 25, "eval_pairs": 2})
+    rows, wall, counted = profile.main(["--config", config, "--steps", "1", "--warmup", "1", "--keep-caches"])
+    assert 0.97 * wall <= counted <= wall
+    assert rows["evaluation (2 pairs): random styles"][2] == 3 and rows["evaluation (all pairs): random styles"][2] == 1
+    assert not any(label.startswith("evaluation:") for label in rows)
+
+
 def test_profile_without_the_cross_term_has_no_cross_decodes(write_config, capsys):
     config = write_config(training={"max_iters": 10})
     rows, _, _ = profile.main(["--config", config, "--steps", "1", "--warmup", "1", "--keep-caches"])
@@ -56,7 +64,10 @@ def test_the_clock_takes_inner_pieces_out_of_outer_ones():
 
 def test_profile_events_follow_the_config_and_only_the_demo_data_are_generated_afresh():
     counts = profile.events(load_config("configs/demo.json"))
-    assert counts == {"logging: loss line and TensorBoard": 28, "sample grids": 4, "checkpoint": 2, "evaluation": 4}
+    assert counts == {"logging: loss line and TensorBoard": 28, "sample grids": 4, "checkpoint": 2,
+                      "evaluation (100 pairs)": 3, "evaluation (all pairs)": 1}
+    counts = profile.events(load_config("configs/demo.json", ["training.eval_pairs=0"]))
+    assert counts["evaluation"] == 4 and "evaluation (all pairs)" not in counts
     assert generated_on_first_use("MNIST-CDCB-demo")
     assert not generated_on_first_use("MNIST-CDCB") and not generated_on_first_use("no such dataset")
 

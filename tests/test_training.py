@@ -149,6 +149,15 @@ def test_resume_continues_in_the_same_run_directory(write_config, tmp_path):
     assert len(glob.glob(os.path.join(run, "config*.json"))) == 2
 
 
+def test_eval_pairs_subsets_the_evaluations_before_the_last_iteration(write_config, capsys):
+    """The last iteration's evaluation reads every test pair, so the run's final figures are the test
+    split's, whatever the in-training subset."""
+    config = write_config(training={"max_iters": 6, "model_save_freq": 6, "eval_freq": 3, "eval_pairs": 2})
+    assert main.main([config]) == 0
+    err = capsys.readouterr().err
+    assert "evaluation at 3 (2 test pairs)" in err and "evaluation at 6 (6 test pairs)" in err
+
+
 def test_test_mode_logs_apart_from_the_training_curve(write_config, tmp_path):
     """Test mode's scalars go to logs/test/<results folder>, so testing a run (on other data, a split,
     another BatchNorm mode) never adds points to the curve training logged."""

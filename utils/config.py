@@ -144,7 +144,7 @@ SCHEMA = dict(
         sample_freq=Key(2000, "int", "Iterations between sample grids (`samples/<iter>/`).", range="[1, 2^63)"),
         model_save_freq=Key(5000, "int", "Iterations between checkpoints (one is always written at the end).", range="[1, 2^63)"),
         eval_freq=Key(0, "int", "Iterations between evaluations of every measure on the test split, logged to TensorBoard; 0 is off.", range="[0, 2^63)"),
-        eval_pairs=Key(0, "int", "Test pairs used by the in-training evaluation; 0 uses them all.", range="[0, 2^63)"),
+        eval_pairs=Key(0, "int", "Test pairs used by the in-training evaluations before the last iteration (the one at the last iteration uses them all); 0 uses them all.", range="[0, 2^63)"),
         keep_last=Key(0, "int", "Keep only this many newest checkpoints; 0 keeps all.", range="[0, 2^63)"),
         num_workers=Key(2, "int", "DataLoader worker processes.", range="[0, 256]"),
         precision=Key("fp32", "str", "`fp32`, `bf16` or `fp16` (autocast; fp16 adds a gradient scaler).",
