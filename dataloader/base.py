@@ -26,9 +26,13 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 # Renderings whose right translation is known from the pair itself, so the known-answer measures apply.
 DIGIT_ON_COLOUR = "digit-on-colour"
+SHAPES = "shapes"
 KNOWN_ANSWERS = {
     DIGIT_ON_COLOUR: "x = b (1 - a) + a, a white digit of intensity a over a background colour b, and "
                        "y = c a, the same digit in colour c on black",
+    SHAPES: "every pair's kind, centre, size, rotation, line thickness, fill, stripes and background are "
+            "drawn again from the seed `make_shapes` recorded, and the right answer of a translation is "
+            "rendered from them",
 }
 
 
@@ -125,10 +129,15 @@ def read_rgb(ref):
     return _crop(_open_rgb(ref.path), ref.half)
 
 
+def resized(img, resolution):
+    """3 x R x R uint8 tensor: a PIL image resized as every dataset's images are (bicubic)."""
+    return TF.pil_to_tensor(img.resize((resolution, resolution), Image.BICUBIC))
+
+
 def decode_halves(path, halves, resolution):
     """Decode `path` once and return a 3 x R x R uint8 tensor per entry of `halves` (None = whole)."""
     img = _open_rgb(path)
-    return [TF.pil_to_tensor(_crop(img, half).resize((resolution, resolution), Image.BICUBIC)) for half in halves]
+    return [resized(_crop(img, half), resolution) for half in halves]
 
 
 def load_uint8(ref, resolution):
@@ -162,10 +171,11 @@ def _augment(image, generator):
 class PairDataset(Dataset):
     """Pairs (x_refs[i], y_refs[i]) when traits.true_pairs; otherwise X items with a Y partner drawn at
     random (training) or taken in turn (test). Images are decoded when read, or taken from `cache`: uint8
-    tensors (x [N,3,R,R], y [M,3,R,R]) decoded from x_refs and y_refs in their order (dataloader.cache)."""
+    tensors (x [N,3,R,R], y [M,3,R,R]) decoded from x_refs and y_refs in their order (dataloader.cache).
+    `answers`: what a dataset with a known answer needs to render it (the shapes' parameters), or None."""
 
     def __init__(self, x_refs, y_refs, names, resolution, traits=Traits(), augment=False, random_partner=False,
-                 cache=None):
+                 cache=None, answers=None):
         if traits.true_pairs and len(x_refs) != len(y_refs):
             raise ValueError("paired datasets need as many X as Y images")
         self.x_refs, self.y_refs, self.names = list(x_refs), list(y_refs), list(names)
@@ -177,11 +187,12 @@ class PairDataset(Dataset):
         self.augment = augment
         self.random_partner = random_partner and not traits.true_pairs
         self.cache = cache
+        self.answers = answers
 
     def with_cache(self, x_images, y_images):
         """This dataset reading its images from decoded uint8 tensors aligned with x_refs and y_refs."""
         return PairDataset(self.x_refs, self.y_refs, self.names, self.resolution, self.traits, self.augment,
-                           self.random_partner, cache=(x_images, y_images))
+                           self.random_partner, cache=(x_images, y_images), answers=self.answers)
 
     def __len__(self):
         return len(self.x_refs)

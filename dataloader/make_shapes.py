@@ -9,9 +9,11 @@ size and rotation. What only X has is the outline's thickness; what only Y has i
 angle and period and the background colour. It is data with a known structure unlike the digits': large
 flat regions, straight edges, a texture. Train it with `"dataset": "paired"` (configs/paired.json).
 
-The same seed gives the same files. The data appear at `root` only when complete: they are written into a
+The same seed gives the same files; `shapes.json` beside the splits records the seed, so every pair's
+parameters, and the right answer of every translation, can be drawn again (`"dataset": "shapes"`). The data appear at `root` only when complete: they are written into a
 temporary folder beside it and renamed into place.
 """
+import json
 import math
 import multiprocessing
 import os
@@ -30,6 +32,10 @@ KINDS = ("circle", "square", "triangle", "star", "hexagon", "cross")
 SUPERSAMPLE = 4  # drawn this many times larger, then averaged down: smooth edges, deterministic
 CHUNK = 100  # pairs per worker task
 PNG_LEVEL = 1  # zlib level 1: a little larger files, written much faster
+# What only one domain draws (the style); the rest of a pair's parameters is the shape both share.
+STYLE_KEYS = ({"thickness"}, {"fill", "background", "stripe_angle", "stripe_period"})
+RECORD = "shapes.json"  # beside the splits: the seed, side and split sizes the parameters are drawn from
+RECORD_FORMAT = "iiae-shapes-1"
 
 
 def outline(kind, rotation):
@@ -78,8 +84,8 @@ def _shrink(big, side):
     return big.reshape(side, s, side, s, *big.shape[2:]).mean(axis=(1, 3))
 
 
-def render_pair(p, side=SIDE):
-    """One side x 2*side x 3 uint8 pair from draw_parameters()'s dict."""
+def _line_and_fill(p, side):
+    """(line alpha, fill alpha), side x side x 1 floats in [0, 1]: the outline and the filled shape."""
     big = side * SUPERSAMPLE
     vertices = [tuple(v) for v in (outline(p["kind"], p["rotation"]) * p["radius"] + p["centre"]) * SUPERSAMPLE]
     line = Image.new("L", (big, big), 0)
@@ -88,16 +94,35 @@ def render_pair(p, side=SIDE):
                               joint="curve")
     mask = Image.new("L", (big, big), 0)
     ImageDraw.Draw(mask).polygon(vertices, fill=255)
-    line_alpha = _shrink(np.asarray(line, np.float64) / 255, side)[..., None]
-    fill_alpha = _shrink(np.asarray(mask, np.float64) / 255, side)[..., None]
+    return tuple(_shrink(np.asarray(img, np.float64) / 255, side)[..., None] for img in (line, mask))
+
+
+def shape_alpha(p, side=SIDE):
+    """side x side float in [0, 1]: how much of each pixel the filled shape covers."""
+    return _line_and_fill(p, side)[1][..., 0]
+
+
+def render_halves(p, side=SIDE):
+    """(X, Y): the two side x side x 3 uint8 halves of draw_parameters()'s dict."""
+    line_alpha, fill_alpha = _line_and_fill(p, side)
     ys, xs = np.mgrid[0:side, 0:side] + 0.5
     along = xs * math.cos(p["stripe_angle"]) + ys * math.sin(p["stripe_angle"])
     dark = (np.floor(along / (p["stripe_period"] / 2)) % 2)[..., None]
     texture = p["fill"] * (1 - 0.45 * dark)  # stripes of the fill colour and a darker shade of it
-    x_half = 255 * (1 - line_alpha)
+    x_half = np.repeat(255 * (1 - line_alpha), 3, axis=2)
     y_half = p["background"] * (1 - fill_alpha) + texture * fill_alpha
-    pair = np.concatenate([np.repeat(x_half, 3, axis=2), y_half], axis=1)
-    return np.clip(np.rint(pair), 0, 255).astype(np.uint8)
+    return tuple(np.clip(np.rint(half), 0, 255).astype(np.uint8) for half in (x_half, y_half))
+
+
+def render_pair(p, side=SIDE):
+    """One side x 2*side x 3 uint8 pair from draw_parameters()'s dict: X on the left."""
+    return np.concatenate(render_halves(p, side), axis=1)
+
+
+def with_style(shape, style, domain):
+    """The parameters of `shape`'s shape drawn in `style`'s style of `domain` (0: X, 1: Y): what
+    translating `shape`'s pair into that domain with `style`'s pair as the reference should draw."""
+    return {**shape, **{key: style[key] for key in STYLE_KEYS[domain]}}
 
 
 def _write_chunk(task):
@@ -124,6 +149,8 @@ def generate(out_dir, split_sizes=SPLITS, seed=SEED, side=SIDE):
         if size:
             os.makedirs(os.path.join(out_dir, split), exist_ok=True)
         paths += [os.path.join(out_dir, split, f"{i:05d}.png") for i in range(1, size + 1)]
+    with open(os.path.join(out_dir, RECORD), "w") as f:
+        json.dump({"format": RECORD_FORMAT, "seed": seed, "side": side, "splits": dict(split_sizes)}, f, indent=2)
     tasks = [(params[i:i + CHUNK], paths[i:i + CHUNK], side) for i in range(0, total, CHUNK)]
     workers = _worker_count(total)
     if workers == 1:
@@ -140,6 +167,26 @@ def make(root, split_sizes=SPLITS, seed=SEED, side=SIDE):
     os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
     with atomic_path(root) as tmp:
         return generate(tmp, split_sizes, seed, side)
+
+
+def read_parameters(root):
+    """({"<split>/<file>": parameters}, side) of the data make() wrote to `root`, drawn again from the seed
+    its record names: the right answer of any translation is rendered from them. UserError when `root`
+    holds no record this version reads."""
+    path = os.path.join(root, RECORD)
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        if record.get("format") != RECORD_FORMAT:
+            raise ValueError(f"format {record.get('format')!r}, not {RECORD_FORMAT!r}")
+        splits, record_seed, side = dict(record["splits"]), int(record["seed"]), int(record["side"])
+    except FileNotFoundError:
+        raise UserError(f"shapes: {path} not found; the data were not written by this version of "
+                        "python -m dataloader.make_shapes (make them again, or read them as \"dataset\": \"paired\")") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UserError(f"shapes: cannot read {path}: {e}") from None
+    params = iter(draw_parameters(sum(splits.values()), record_seed, side))
+    return {f"{split}/{i:05d}.png": next(params) for split, size in splits.items() for i in range(1, size + 1)}, side
 
 
 def main(argv=None):

@@ -29,22 +29,26 @@ def unit(images):
 @dataclass(frozen=True)
 class Subject:
     """What is evaluated: the traits of the dataset's pairs (dataloader.base.Traits: true pairs or random
-    partners, a known answer or none), which decide the measures that apply, and the folder where
-    measures keep what they build once (a classifier)."""
+    partners, a known answer or none), which decide the measures that apply, what renders the known
+    answer where the pairs alone do not give it (the dataset's `answers`), and the folder where measures
+    keep what they build once (a classifier)."""
     traits: Traits
     cache_dir: str = field(default_factory=user_cache_dir)
+    answers: object = None
 
     @classmethod
     def of(cls, dataset):
-        return cls(dataset.traits)
+        return cls(dataset.traits, answers=dataset.answers)
 
 
 class EvalBatch:
-    """A batch of test pairs (x, y) with references (x_ref, y_ref), model-range images on the device.
-    Codes are posterior means; translations are in [0, 1]."""
+    """A batch of test pairs (x, y) with references (x_ref, y_ref), model-range images on the device, and
+    the names of the pairs and of their references. Codes are posterior means; translations are in [0, 1]."""
 
-    def __init__(self, model, subject, x, y, x_ref, y_ref, names, generator, num_random=NUM_RANDOM_STYLES):
+    def __init__(self, model, subject, x, y, x_ref, y_ref, names, generator, num_random=NUM_RANDOM_STYLES,
+                 reference_names=None):
         self.model, self.subject, self.names, self.num_random = model, subject, names, num_random
+        self.reference_names = reference_names
         self.sources, self.references = (x, y), (x_ref, y_ref)
         self._cache = {}
         # Drawn up front in one order, so the styles do not depend on which measures ask for them first.
@@ -137,8 +141,8 @@ class _WithReference(Dataset):
 
     def __getitem__(self, i):
         x, y, name = self.dataset[i]
-        x_ref, y_ref = self.dataset[(i + 1) % self.n][:2]
-        return x, y, x_ref, y_ref, name
+        x_ref, y_ref, reference = self.dataset[(i + 1) % self.n]
+        return x, y, x_ref, y_ref, name, reference
 
 
 def evaluated_pairs(dataset, max_pairs=0):
@@ -153,8 +157,9 @@ def evaluation_batches(model, dataset, subject, batch_size, device, seed=0, max_
     loader = DataLoader(_WithReference(dataset, n), batch_sampler=balanced_batches(n, batch_size),
                         generator=torch.Generator())  # leaves the global RNG alone
     generator = torch.Generator().manual_seed(seed)
-    for x, y, x_ref, y_ref, names in loader:
-        yield EvalBatch(model, subject, *(t.to(device) for t in (x, y, x_ref, y_ref)), list(names), generator)
+    for x, y, x_ref, y_ref, names, references in loader:
+        yield EvalBatch(model, subject, *(t.to(device) for t in (x, y, x_ref, y_ref)), list(names), generator,
+                        reference_names=list(references))
 
 
 def evaluate(model, dataset, measures, subject, batch_size, device, batchnorm="running", seed=0, max_pairs=0,

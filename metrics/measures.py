@@ -4,6 +4,7 @@ from metrics.content import Content
 from metrics.fidelity import KnownAnswer
 from metrics.paired import PairedTranslation
 from metrics.retrieval import Retrieval
+from metrics.shapes import ShapeMeasures
 from metrics.style import Style
 
 MEASURES = (
@@ -11,5 +12,6 @@ MEASURES = (
     KnownAnswer(),
     Style(),
     Content(),
+    ShapeMeasures(),
     PairedTranslation(),
 )

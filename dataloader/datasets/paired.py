@@ -9,7 +9,8 @@ from dataloader.registry import register
 from utils.errors import UserError
 
 
-def _split_folder(root, split):
+def split_folder(root, split):
+    """The folder that holds `split`: `test/`, or `val/` when there is no `test/`."""
     candidates = [split, "val"] if split == "test" else [split]
     for name in candidates:
         folder = os.path.join(root, name)
@@ -25,5 +26,5 @@ def _split_folder(root, split):
               "Y = the same shape filled with coloured stripes on a coloured background (4,500 train / 100 val / "
               "500 test pairs, 128 px halves)")
 def build(root, split, resolution, data_options, train, traits):
-    x_refs, y_refs, names = side_by_side(_split_folder(root, split), data_options.x_half)
+    x_refs, y_refs, names = side_by_side(split_folder(root, split), data_options.x_half)
     return PairDataset(x_refs, y_refs, names, resolution, traits)
