@@ -12,6 +12,8 @@ both ways at 0.90 and at 0.95. --json FILE keeps every report of every checkpoin
     python -m bench.quality --set training.lr=2e-5   # any override main.py accepts
     python -m bench.quality --goal "retrieval/shared_x2y_top1>=0.97,translation/x2y_l1<=0.07"
     python -m bench.quality --also MNIST-CDCB=bench/real_mnist_cdcb   # and on real pairs, every checkpoint
+    python -m bench.quality --config configs/paired.json --set dataset=shapes --set path_to_data=./data/shapes \
+        --goal "shapes/x2y_kind>=0.95,shapes/y2x_kind>=0.95"      # the shapes' known-answer measures
 """
 import argparse
 import json

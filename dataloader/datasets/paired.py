@@ -21,10 +21,8 @@ def split_folder(root, split):
 
 @register("paired", what="pix2pix-style side-by-side A\\|B images (Facades, Maps, edges2shoes...) in `train/` and "
           "`test/` (or `val/`); `data.x_half` picks the half that is X",
-          get="your own (see [Train on your own paired data](#train-on-your-own-paired-data)); `python -m "
-              "dataloader.make_shapes --root ./data/shapes` generates one offline: X = a shape's outline on white, "
-              "Y = the same shape filled with coloured stripes on a coloured background (4,500 train / 100 val / "
-              "500 test pairs, 128 px halves)")
+          get="your own (see [Train on your own paired data](#train-on-your-own-paired-data)); generated shapes read "
+              "this way too, without their known answer (`shapes`)")
 def build(root, split, resolution, data_options, train, traits):
     x_refs, y_refs, names = side_by_side(split_folder(root, split), data_options.x_half)
     return PairDataset(x_refs, y_refs, names, resolution, traits)
