@@ -23,3 +23,5 @@ run "reconstruction weight x 10" --set training.rec_weight=1000.2
 run "interaction KL weight / 10" --set training.inter_kld_weight=0.0035555555555555557
 run "l1 reconstruction" --set training.rec_loss=l1
 run "shared code of 16" --set model.shared_dim=16
+run "the reference port's decoder" --set model.decoder=reference
+run "no cross term" --set training.cross_rec_weight=0
