@@ -19,10 +19,8 @@ from torch import nn
 from dataloader.base import DIGIT_ON_COLOUR
 from dataloader.make_mnist_cdcb import committed_split, compose
 from dataloader.make_mnist_cdcb import digit_layers as mnist_cdcb_layers
+from metrics.cached_network import load_or_train
 from metrics.evaluation import DIRECTIONS, NUM_RANDOM_STYLES, Measure
-from utils.checkpoint import torch_save
-from utils.errors import UserError
-from utils.files import atomic_path
 
 INPUT_SIDE = 32  # the network sees every image area-resized to this: MNIST digits are 28 px, so nothing is lost
 EPOCHS = 5  # where held-out accuracy levels off (docs/measurements.md)
@@ -127,20 +125,8 @@ def cache_path(resolution, cache_dir):
 def digit_classifier(resolution, cache_dir):
     """The classifier for `resolution`, loaded from `<cache_dir>/digit_classifier_<rendering>_<res>px.pt`,
     or trained (train_classifier) and saved there when absent; on the CPU, in eval mode."""
-    path = cache_path(resolution, cache_dir)
-    model = DigitClassifier()
-    if os.path.isfile(path):
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except Exception as e:  # unpickling and load_state_dict raise many types; all mean "not this network"
-            raise UserError(f"{path} is not a digit classifier this version can read ({type(e).__name__}); "
-                            "delete it to train a new one") from None
-        return model.eval()
-    model = train_classifier(resolution)
-    os.makedirs(cache_dir, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch_save(model.state_dict(), f)
-    return model
+    return load_or_train(cache_path(resolution, cache_dir), DigitClassifier, lambda: train_classifier(resolution),
+                         "a digit classifier")
 
 
 @torch.no_grad()

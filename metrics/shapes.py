@@ -24,11 +24,9 @@ from torch import nn
 
 from dataloader import make_shapes
 from dataloader.base import SHAPES, resized
+from metrics.cached_network import load_or_train
 from metrics.evaluation import DIRECTIONS, NUM_RANDOM_STYLES, Measure
 from metrics.fidelity import background_colour
-from utils.checkpoint import torch_save
-from utils.errors import UserError
-from utils.files import atomic_path
 
 FILL_CONTRAST = 0.1  # a Y pixel this far (largest |R, G, B| difference) from the border's colour is the shape's
 INK = 0.3  # an X pixel this much darker than white is the line's
@@ -192,20 +190,8 @@ def train_classifier(resolution, count=TRAIN_PAIRS, epochs=EPOCHS, seed=TRAIN_SE
 def shape_classifier(resolution, cache_dir):
     """The classifier for `resolution`, loaded from `<cache_dir>/shape_classifier_<rendering>_<res>px.pt`
     or trained and saved there; on the CPU, in eval mode."""
-    path = os.path.join(cache_dir, f"shape_classifier_{RENDERING}_{resolution}px.pt")
-    model = ShapeClassifier()
-    if os.path.isfile(path):
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except Exception as e:  # unpickling and load_state_dict raise many types; all mean "not this network"
-            raise UserError(f"{path} is not a shape classifier this version can read ({type(e).__name__}); "
-                            "delete it to train a new one") from None
-        return model.eval()
-    model = train_classifier(resolution)
-    os.makedirs(cache_dir, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch_save(model.state_dict(), f)
-    return model
+    return load_or_train(os.path.join(cache_dir, f"shape_classifier_{RENDERING}_{resolution}px.pt"),
+                         ShapeClassifier, lambda: train_classifier(resolution), "a shape classifier")
 
 
 @torch.no_grad()
